@@ -1,0 +1,42 @@
+"""aipm-nb: notebook toolkit for AI product analysis.
+
+Modules, one concern each:
+
+* `aipm_nb.sources`: turn a DataFrame, file, glob, DuckDB file or URL into an ibis table; column checks.
+* `aipm_nb.synthetic`: sample data generators with a known ground truth.
+* `aipm_nb.experiment`: A/B test statistics on engine-side sufficient statistics, and a decision.
+* `aipm_nb.stats`: the statistics on aggregates (Welch, delta method, CUPED, SRM, corrections).
+* `aipm_nb.plots`: matplotlib figures of results (never computes statistics).
+* `aipm_nb.summary`: the JSON summary every notebook writes (DESIGN section 5).
+* `aipm_nb.config`: defaults; `aipm_nb.errors`: the exception hierarchy; `aipm_nb.cli`: ``aipm-nb``.
+"""
+
+from __future__ import annotations
+
+from aipm_nb.errors import (
+    AipmNbError,
+    ConfigError,
+    DataError,
+    ParameterError,
+    SchemaError,
+    SourceError,
+    SourceNotFoundError,
+)
+from aipm_nb.sources import Source, check_columns, load_table, open_source, redact
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AipmNbError",
+    "ConfigError",
+    "DataError",
+    "ParameterError",
+    "SchemaError",
+    "Source",
+    "SourceError",
+    "SourceNotFoundError",
+    "check_columns",
+    "load_table",
+    "open_source",
+    "redact",
+]

@@ -1,0 +1,39 @@
+"""Defaults in one place. An argument of ``None`` elsewhere means "use the value here"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: Folder holding the sample data (``make data`` / ``aipm-nb data`` write it).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"
+
+#: File name of each sample data set under DATA_DIR; ``source="sample:NAME"`` resolves to it.
+SAMPLE_FILES = {
+    "events": "events.parquet",
+    "experiment": "experiment.parquet",
+    "predictions": "predictions.parquet",
+}
+
+#: Significance level of A/B tests and of confidence intervals (1 - alpha).
+ALPHA = 0.05
+#: Sample-ratio mismatch is flagged when the chi-square p-value falls below this.
+SRM_ALPHA = 0.001
+#: Multiple-testing correction applied over (metric x variant): "holm" or "bh".
+CORRECTION = "holm"
+#: Target power for the minimum detectable effect and sample-size planning.
+POWER = 0.8
+
+#: Probability clipping of log loss (scikit-learn's convention).
+LOG_LOSS_EPS = 1e-15
+#: Number of equal-width bins of the calibration table / ECE.
+CALIBRATION_BINS = 10
+#: Number of quantile bins of PSI and the floor applied to bin shares.
+PSI_BINS = 10
+PSI_FLOOR = 1e-4
+#: PSI status thresholds: < STABLE stable, < MODERATE moderate, else major.
+PSI_STABLE = 0.1
+PSI_MODERATE = 0.25
+
+#: Version of the JSON summary written by every notebook (DESIGN section 5).
+SUMMARY_SCHEMA_VERSION = 1

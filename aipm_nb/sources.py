@@ -1,0 +1,315 @@
+"""Turn whatever the user has into an ibis table, and check its columns.
+
+A *source* is one of:
+
+* a pandas DataFrame (registered with the embedded DuckDB engine, not copied to a server);
+* a path or glob to CSV / Parquet files (``data/events.parquet``, ``lake/events/*.parquet``);
+* a DuckDB database file (``warehouse.duckdb``; name the table with ``table=``);
+* a connection URL understood by ibis (``postgresql://user:pass@host/db``,
+  ``duckdb:///path/file.duckdb``); the table comes from ``table=`` or a ``?table=`` query item;
+* ``sample:NAME``: the bundled sample data (``events``, ``experiment``, ``predictions``);
+* ``env:NAME``: any of the above, read from environment variable NAME at run time (keeps
+  credentials out of notebooks and reports);
+* an ibis table (used as is) or a PySpark ``SparkSession`` (with ``table=``).
+
+Only metadata and aggregates are read here; rows stay in the engine.
+"""
+
+from __future__ import annotations
+
+import glob as globmod
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from aipm_nb import config
+from aipm_nb.errors import AipmNbError, DataError, ParameterError, SchemaError, SourceError, SourceNotFoundError
+
+__all__ = [
+    "Source",
+    "check_columns",
+    "describe_source",
+    "load_table",
+    "open_source",
+    "redact",
+    "resolve_env",
+]
+
+_DUCKDB_SUFFIXES = (".duckdb", ".ddb", ".db")
+_URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+_SECRET_QUERY_KEYS = {"password", "pass", "pwd", "secret", "token", "key", "api_key", "apikey"}
+
+
+class Source(NamedTuple):
+    """An opened source: the ibis table and a readable, redacted label for messages."""
+
+    table: ir.Table
+    label: str
+
+
+def resolve_env(value: Any) -> Any:
+    """Replace an ``env:NAME`` string by the value of environment variable NAME.
+
+    Examples:
+        >>> os.environ["AIPM_DOCTEST_URL"] = "data/events.parquet"
+        >>> resolve_env("env:AIPM_DOCTEST_URL")
+        'data/events.parquet'
+        >>> resolve_env(3)
+        3
+    """
+    if isinstance(value, str) and value.startswith("env:"):
+        name = value[4:]
+        if not name:
+            raise ParameterError("'env:' must be followed by an environment variable name")
+        if name not in os.environ:
+            raise ParameterError(
+                f"environment variable {name!r} is not set (the source was given as "
+                f"'env:{name}'); export it before running the notebook or report"
+            )
+        return os.environ[name]
+    return value
+
+
+def redact(text: str) -> str:
+    """Hide passwords and tokens in connection URLs found in ``text``.
+
+    Examples:
+        >>> redact("postgresql://ana:s3cret@db.example.com:5432/prod")
+        'postgresql://ana:***@db.example.com:5432/prod'
+        >>> redact("snowflake://u@acct/db?password=hunter2&warehouse=wh")
+        'snowflake://u@acct/db?password=***&warehouse=wh'
+    """
+    text = re.sub(r"(://[^:/@\s]*):([^@\s/]+)@", r"\1:***@", str(text))
+    keys = "|".join(sorted(_SECRET_QUERY_KEYS))
+    return re.sub(rf"(?i)([?&](?:{keys})=)[^&\s]+", r"\1***", text)
+
+
+def describe_source(source: Any, table: str | None = None) -> str:
+    """A short, redacted, human-readable name for a source (used in messages and reports)."""
+    if isinstance(source, pd.DataFrame):
+        return "pandas DataFrame"
+    if isinstance(source, ir.Table):
+        return f"ibis table {source.get_name()!r}" if _has_name(source) else "ibis table"
+    if isinstance(source, str) and source.startswith("env:"):
+        return f"${source[4:]}" + (f" table {table!r}" if table else "")
+    label = redact(str(source))
+    return f"{label} table {table!r}" if table else label
+
+
+def _has_name(t: ir.Table) -> bool:
+    try:
+        t.get_name()
+    except Exception:
+        return False
+    return True
+
+
+def load_table(
+    source: Any,
+    *,
+    table: str | None = None,
+    required: Mapping[str, str] | None = None,
+    name: str = "table",
+    allow_empty: bool = False,
+) -> ir.Table:
+    """Open ``source`` as an ibis table; see `open_source`."""
+    return open_source(
+        source, table=table, required=required, name=name, allow_empty=allow_empty
+    ).table
+
+
+def open_source(
+    source: Any,
+    *,
+    table: str | None = None,
+    required: Mapping[str, str] | None = None,
+    name: str = "table",
+    allow_empty: bool = False,
+) -> Source:
+    """Open ``source`` as an ibis table and check it.
+
+    Args:
+        source: See the module docstring for what is accepted.
+        table: Table name inside a database source (DuckDB file, URL, Spark session).
+        required: Column name -> expected kind (``"any"``, ``"numeric"``, ``"integer"``,
+            ``"string"``, ``"timestamp"``, ``"boolean"``), checked with `check_columns`.
+        name: What the table is for (``"events"``, ``"experiment"``), used in messages.
+        allow_empty: Whether a table with no rows is acceptable.
+
+    Returns:
+        The table and its label for messages.
+
+    Raises:
+        SourceNotFoundError: the file, glob, sample or table does not exist.
+        SourceError: the source exists but cannot be opened or read.
+        SchemaError: a required column is missing or has the wrong type.
+        DataError: the table has no rows (unless ``allow_empty``).
+
+    Examples:
+        >>> src = open_source(pd.DataFrame({"user_id": [1, 2]}), required={"user_id": "any"})
+        >>> src.table.count().execute()
+        2
+    """
+    raw = source
+    source = resolve_env(source)
+    label = f"{name} ({describe_source(raw, table)})"
+    t = _open(source, table, label)
+    if required:
+        check_columns(t, required, table=label)
+    if not allow_empty:
+        try:
+            n = int(t.count().execute())
+        except Exception as exc:  # the engine only fails here for unreadable data
+            raise SourceError(f"could not read {label}: {_first_line(exc)}") from exc
+        if n == 0:
+            raise DataError(f"{label} has no rows; expected at least one")
+    return Source(t, label)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = redact(str(exc)).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _open(source: Any, table: str | None, label: str) -> ir.Table:
+    if isinstance(source, ir.Table):
+        return source
+    if isinstance(source, pd.DataFrame):
+        return ibis.memtable(source)
+    if hasattr(source, "sparkContext") and hasattr(source, "sql"):
+        if not table:
+            raise ParameterError(f"{label}: a Spark session needs table='name'")
+        return ibis.pyspark.connect(source).table(table)
+    if isinstance(source, os.PathLike):
+        source = os.fspath(source)
+    if not isinstance(source, str):
+        raise ParameterError(
+            f"{label}: cannot read a source of type {type(source).__name__}; expected a "
+            "DataFrame, a CSV/Parquet path or glob, a DuckDB file, a connection URL or an ibis table"
+        )
+    if source.startswith("sample:"):
+        return _open_sample(source[7:], label)
+    if _URL_RE.match(source):
+        return _open_url(source, table, label)
+    return _open_path(source, table, label)
+
+
+def _open_sample(sample: str, label: str) -> ir.Table:
+    if sample not in config.SAMPLE_FILES:
+        raise ParameterError(
+            f"{label}: unknown sample {sample!r}; expected one of {sorted(config.SAMPLE_FILES)}"
+        )
+    path = config.DATA_DIR / config.SAMPLE_FILES[sample]
+    if not path.exists():
+        raise SourceNotFoundError(
+            f"{label}: sample data {path.name} is missing; run `make data` (or `aipm-nb data`)"
+        )
+    return _open_path(str(path), None, label)
+
+
+def _open_path(path: str, table: str | None, label: str) -> ir.Table:
+    is_glob = any(ch in path for ch in "*?[")
+    if is_glob:
+        if not globmod.glob(path, recursive=True):
+            raise SourceNotFoundError(f"{label}: no file matches {path!r}")
+    elif not Path(path).exists():
+        raise SourceNotFoundError(f"{label}: file {path!r} does not exist")
+    lower = path.lower()
+    if Path(path).is_dir():
+        path, lower = str(Path(path) / "**" / "*.parquet"), ".parquet"
+        if not globmod.glob(path, recursive=True):
+            raise SourceNotFoundError(f"{label}: folder has no .parquet files")
+    try:
+        if lower.endswith(_DUCKDB_SUFFIXES):
+            con = ibis.duckdb.connect(path, read_only=True)
+            return _pick_table(con, table, label)
+        con = ibis.duckdb.connect()
+        if lower.endswith((".parquet", ".pq", ".parquet.gz")) or lower.endswith("*"):
+            return con.read_parquet(path)
+        if lower.endswith((".csv", ".csv.gz", ".tsv", ".txt")):
+            return con.read_csv(path)
+    except AipmNbError:
+        raise
+    except Exception as exc:
+        raise SourceError(f"could not read {label}: {_first_line(exc)}") from exc
+    raise SourceError(
+        f"{label}: unknown file type {Path(path).suffix!r}; expected .parquet, .csv or .duckdb"
+    )
+
+
+def _open_url(url: str, table: str | None, label: str) -> ir.Table:
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    table = table or next((v for k, v in query if k == "table"), None)
+    rest = urlencode([(k, v) for k, v in query if k != "table"])
+    clean = urlunsplit(parts._replace(query=rest))
+    try:
+        con = ibis.connect(clean)
+    except Exception as exc:
+        raise SourceError(f"could not connect to {label}: {_first_line(exc)}") from exc
+    return _pick_table(con, table, label)
+
+
+def _pick_table(con: Any, table: str | None, label: str) -> ir.Table:
+    names = list(con.list_tables())
+    if table is None:
+        if len(names) == 1:
+            table = names[0]
+        else:
+            raise ParameterError(
+                f"{label}: the database holds {len(names)} tables; name one with table=..."
+                f" (tables: {', '.join(names[:20]) or 'none'})"
+            )
+    if table not in names:
+        raise SourceNotFoundError(
+            f"{label}: no table {table!r}; tables present: {', '.join(names[:20]) or 'none'}"
+        )
+    return con.table(table)
+
+
+_KIND_CHECKS = {
+    "any": lambda dt: True,
+    "numeric": lambda dt: dt.is_numeric() or dt.is_boolean(),
+    "integer": lambda dt: dt.is_integer(),
+    "string": lambda dt: dt.is_string(),
+    "timestamp": lambda dt: dt.is_timestamp() or dt.is_date(),
+    "boolean": lambda dt: dt.is_boolean(),
+    "key": lambda dt: dt.is_string() or dt.is_integer(),
+}
+
+
+def check_columns(t: ir.Table, required: Mapping[str, str], *, table: str) -> None:
+    """Raise `SchemaError` unless ``t`` has every column of ``required`` with the right kind.
+
+    Examples:
+        >>> t = ibis.memtable({"user_id": [1], "variant": ["a"]})
+        >>> check_columns(t, {"user_id": "key", "revenue": "numeric"}, table="experiment")
+        Traceback (most recent call last):
+        ...
+        aipm_nb.errors.SchemaError: experiment has no column 'revenue' (expected numeric); ...
+    """
+    schema = t.schema()
+    for col, kind in required.items():
+        if kind not in _KIND_CHECKS:
+            raise ParameterError(f"unknown column kind {kind!r}; expected one of {list(_KIND_CHECKS)}")
+        if col not in schema:
+            present = ", ".join(schema.names[:30])
+            raise SchemaError(
+                f"{table} has no column {col!r} (expected {kind}); columns present: {present}",
+                table=table,
+                column=col,
+            )
+        dtype = schema[col]
+        if not _KIND_CHECKS[kind](dtype):
+            raise SchemaError(
+                f"{table} column {col!r} has type {dtype}; expected {kind}",
+                table=table,
+                column=col,
+            )
