@@ -2,7 +2,7 @@
 
 Modules, one concern each:
 
-* `aipm_nb.sources`: turn a DataFrame, file, glob, DuckDB file or URL into an ibis table; column checks.
+* `aipm_nb.sources`: a DataFrame, file, glob, DuckDB file or URL as an ibis table; column checks.
 * `aipm_nb.synthetic`: sample data generators with a known ground truth.
 * `aipm_nb.experiment`: A/B test statistics on engine-side sufficient statistics, and a decision.
 * `aipm_nb.stats`: the statistics on aggregates (Welch, delta method, CUPED, SRM, corrections).

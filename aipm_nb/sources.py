@@ -30,7 +30,14 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from aipm_nb import config
-from aipm_nb.errors import AipmNbError, DataError, ParameterError, SchemaError, SourceError, SourceNotFoundError
+from aipm_nb.errors import (
+    AipmNbError,
+    DataError,
+    ParameterError,
+    SchemaError,
+    SourceError,
+    SourceNotFoundError,
+)
 
 __all__ = [
     "Source",
@@ -192,7 +199,8 @@ def _open(source: Any, table: str | None, label: str) -> ir.Table:
     if not isinstance(source, str):
         raise ParameterError(
             f"{label}: cannot read a source of type {type(source).__name__}; expected a "
-            "DataFrame, a CSV/Parquet path or glob, a DuckDB file, a connection URL or an ibis table"
+            "DataFrame, a CSV/Parquet path or glob, a DuckDB file, a connection URL or an "
+            "ibis table"
         )
     if source.startswith("sample:"):
         return _open_sample(source[7:], label)
@@ -298,7 +306,9 @@ def check_columns(t: ir.Table, required: Mapping[str, str], *, table: str) -> No
     schema = t.schema()
     for col, kind in required.items():
         if kind not in _KIND_CHECKS:
-            raise ParameterError(f"unknown column kind {kind!r}; expected one of {list(_KIND_CHECKS)}")
+            raise ParameterError(
+                f"unknown column kind {kind!r}; expected one of {list(_KIND_CHECKS)}"
+            )
         if col not in schema:
             present = ", ".join(schema.names[:30])
             raise SchemaError(

@@ -70,9 +70,7 @@ def true_retention(k: Any, platform: Any, plan: Any, adopter: Any) -> np.ndarray
     t = EVENTS_TRUTH
     k = np.asarray(k, dtype=float)
     platform = np.asarray(platform)
-    initial = np.select(
-        [platform == p for p in t["initial"]], list(t["initial"].values()), np.nan
-    )
+    initial = np.select([platform == p for p in t["initial"]], list(t["initial"].values()), np.nan)
     floor = np.select([platform == p for p in t["floor"]], list(t["floor"].values()), np.nan)
     p = floor + (initial - floor) * np.exp(-(k - 1) / t["tau"])
     p = p + t["pro_lift"] * (np.asarray(plan) == "pro") + t["adopter_lift"] * np.asarray(adopter)
@@ -121,9 +119,10 @@ def generate_events(n_users: int = 6000, *, seed: int = 7) -> pd.DataFrame:
     # Sessions: the signup session, 0-1 more in the signup week, 1 + Poisson(1.5) per active week.
     extra0 = rng.integers(0, 2, n_users)
     n_sess = 1 + rng.poisson(1.5, len(user))
-    s_user = np.concatenate([np.arange(n_users), np.repeat(np.arange(n_users), extra0),
-                             np.repeat(user, n_sess)])
-    week_start = (cohort_week * 7 * _US_PER_DAY)
+    s_user = np.concatenate(
+        [np.arange(n_users), np.repeat(np.arange(n_users), extra0), np.repeat(user, n_sess)]
+    )
+    week_start = cohort_week * 7 * _US_PER_DAY
     week_len = 7 * _US_PER_DAY
     after_signup = np.repeat(signup_us, extra0) + (
         rng.random(extra0.sum())
@@ -137,35 +136,42 @@ def generate_events(n_users: int = 6000, *, seed: int = 7) -> pd.DataFrame:
     s_first[:n_users] = True
 
     uses_ai = adopter[s_user] & (s_first | (rng.random(len(s_user)) < 0.6))
-    purchase_rate = np.where(plan[s_user] == "pro", t["purchase_rate"]["pro"],
-                             t["purchase_rate"]["free"])
+    purchase_rate = np.where(
+        plan[s_user] == "pro", t["purchase_rate"]["pro"], t["purchase_rate"]["free"]
+    )
     buys = rng.random(len(s_user)) < purchase_rate
     sess = np.arange(len(s_user))
     ev_sess = np.concatenate([sess, sess[uses_ai], sess[buys]])
-    ev_name = np.concatenate([
-        np.full(len(sess), "session_start"),
-        np.full(int(uses_ai.sum()), "ai_assist_used"),
-        np.full(int(buys.sum()), "purchase"),
-    ])
-    offset = np.concatenate([
-        np.zeros(len(sess), dtype=np.int64),
-        rng.integers(1_000_000, 30_000_000, int(uses_ai.sum())),
-        rng.integers(30_000_000, 59_000_000, int(buys.sum())),
-    ])
+    ev_name = np.concatenate(
+        [
+            np.full(len(sess), "session_start"),
+            np.full(int(uses_ai.sum()), "ai_assist_used"),
+            np.full(int(buys.sum()), "purchase"),
+        ]
+    )
+    offset = np.concatenate(
+        [
+            np.zeros(len(sess), dtype=np.int64),
+            rng.integers(1_000_000, 30_000_000, int(uses_ai.sum())),
+            rng.integers(30_000_000, 59_000_000, int(buys.sum())),
+        ]
+    )
     mu, sigma = t["revenue_lognormal"]
     revenue = np.full(len(ev_sess), np.nan)
     revenue[ev_name == "purchase"] = np.round(rng.lognormal(mu, sigma, int(buys.sum())), 2)
     ev_user = s_user[ev_sess]
-    df = pd.DataFrame({
-        "user_id": ev_user.astype(np.int64) + 1,
-        "event_time": start + (s_time[ev_sess] + offset).astype("timedelta64[us]"),
-        "event_name": ev_name,
-        "session_id": ev_sess.astype(np.int64) + 1,
-        "revenue": revenue,
-        "platform": platform[ev_user],
-        "plan": plan[ev_user],
-        "country": country[ev_user],
-    })
+    df = pd.DataFrame(
+        {
+            "user_id": ev_user.astype(np.int64) + 1,
+            "event_time": start + (s_time[ev_sess] + offset).astype("timedelta64[us]"),
+            "event_name": ev_name,
+            "session_id": ev_sess.astype(np.int64) + 1,
+            "revenue": revenue,
+            "platform": platform[ev_user],
+            "plan": plan[ev_user],
+            "country": country[ev_user],
+        }
+    )
     df = df.sort_values(["event_time", "user_id"], kind="stable", ignore_index=True)
     return df
 
@@ -211,7 +217,9 @@ def generate_experiment(
         ``revenue``, ``pre_revenue`` (the covariate for CUPED), ``sessions``, ``clicks``,
         ``views``, ``latency_ms`` (a guardrail, lower is better), ``platform``, ``country``.
     """
-    truth = {k: (dict(v) if isinstance(v, dict) else v) for k, v in EXPERIMENT_TRUTH.items()}
+    truth: dict[str, Any] = {
+        k: (dict(v) if isinstance(v, dict) else v) for k, v in EXPERIMENT_TRUTH.items()
+    }
     for key, upd in (effects or {}).items():
         truth[key].update(upd)
     rng = np.random.default_rng(seed)
@@ -221,10 +229,15 @@ def generate_experiment(
 
     def per_arm(key: str) -> np.ndarray:
         table = truth[key]
-        return np.array([table.get(v, table[control] if control in table else table["control"])
-                         for v in variants])[arm]
+        return np.array(
+            [
+                table.get(v, table[control] if control in table else table["control"])
+                for v in variants
+            ]
+        )[arm]
 
-    value = rng.lognormal(*truth["value_lognormal"], n_users)
+    mu, sigma = truth["value_lognormal"]
+    value = rng.lognormal(mu, sigma, n_users)
     shape = truth["gamma_shape"]
     pre_revenue = value * rng.gamma(shape, 1 / shape, n_users)
     revenue = value * rng.gamma(shape, 1 / shape, n_users) * (1 + per_arm("revenue_lift"))
@@ -234,23 +247,23 @@ def generate_experiment(
     clicks = rng.binomial(views, per_arm("ctr"))
     latency = per_arm("latency_median_ms") * rng.lognormal(0.0, truth["latency_sigma"], n_users)
     start = np.datetime64(truth["start"], "us")
-    exposure = start + (rng.random(n_users) * truth["days"] * _US_PER_DAY).astype(
-        "timedelta64[us]"
+    exposure = start + (rng.random(n_users) * truth["days"] * _US_PER_DAY).astype("timedelta64[us]")
+    df = pd.DataFrame(
+        {
+            "user_id": np.arange(1, n_users + 1, dtype=np.int64),
+            "variant": variant.astype(str),
+            "first_exposure": exposure,
+            "converted": converted,
+            "revenue": np.round(revenue, 2),
+            "pre_revenue": np.round(pre_revenue, 2),
+            "sessions": np.asarray(sessions, dtype=np.int64),
+            "clicks": clicks.astype(np.int64),
+            "views": views.astype(np.int64),
+            "latency_ms": np.round(latency, 1),
+            "platform": _choice(rng, EVENTS_TRUTH["platform_shares"], n_users),
+            "country": _choice(rng, EVENTS_TRUTH["country_shares"], n_users),
+        }
     )
-    df = pd.DataFrame({
-        "user_id": np.arange(1, n_users + 1, dtype=np.int64),
-        "variant": variant.astype(str),
-        "first_exposure": exposure,
-        "converted": converted,
-        "revenue": np.round(revenue, 2),
-        "pre_revenue": np.round(pre_revenue, 2),
-        "sessions": sessions.astype(np.int64),
-        "clicks": clicks.astype(np.int64),
-        "views": views.astype(np.int64),
-        "latency_ms": np.round(latency, 1),
-        "platform": _choice(rng, EVENTS_TRUTH["platform_shares"], n_users),
-        "country": _choice(rng, EVENTS_TRUTH["country_shares"], n_users),
-    })
     if srm > 0:
         drop = (arm > 0) & (rng.random(n_users) < srm)
         df = df[~drop].reset_index(drop=True)
@@ -299,9 +312,14 @@ def generate_predictions(
     sessions_7d = rng.poisson(4, n_rows)
     latency = rng.lognormal(np.log(800), 0.3, n_rows)
     feature_usage = rng.beta(2, 5, n_rows)
-    z = (-2.2 + 0.9 * (np.log(prompt_length) - np.log(120)) / 0.5 * 0.8
-         - 0.002 * (account_age - 200) + 0.15 * (sessions_7d - 4)
-         + 2.5 * (feature_usage - 2 / 7) - 0.3 * (np.log(latency) - np.log(800)) / 0.3)
+    z = (
+        -2.2
+        + 0.9 * (np.log(prompt_length) - np.log(120)) / 0.5 * 0.8
+        - 0.002 * (account_age - 200)
+        + 0.15 * (sessions_7d - 4)
+        + 2.5 * (feature_usage - 2 / 7)
+        - 0.3 * (np.log(latency) - np.log(800)) / 0.3
+    )
     p_true = 1 / (1 + np.exp(-z))
     label = (rng.random(n_rows) < p_true).astype(float)
     noise = np.where(platform == "android", rng.normal(0, t["android_noise"], n_rows), 0.0)
@@ -311,20 +329,22 @@ def generate_predictions(
     )
     label[unlabelled] = np.nan
     start = np.datetime64(t["start"], "us")
-    df = pd.DataFrame({
-        "prediction_id": np.arange(1, n_rows + 1, dtype=np.int64),
-        "event_time": start + (day_f * _US_PER_DAY).astype("timedelta64[us]"),
-        "score": np.round(score, 6),
-        "label": pd.array(label, dtype="Int64"),
-        "platform": platform,
-        "country": _choice(rng, EVENTS_TRUTH["country_shares"], n_rows),
-        "model_version": np.where(day_f >= t["v2_day"], "v2", "v1"),
-        "prompt_length": np.round(prompt_length, 1),
-        "account_age_days": np.round(account_age, 1),
-        "sessions_7d": sessions_7d.astype(np.int64),
-        "latency_ms": np.round(latency, 1),
-        "feature_usage": np.round(feature_usage, 4),
-    })
+    df = pd.DataFrame(
+        {
+            "prediction_id": np.arange(1, n_rows + 1, dtype=np.int64),
+            "event_time": start + (day_f * _US_PER_DAY).astype("timedelta64[us]"),
+            "score": np.round(score, 6),
+            "label": pd.array(label, dtype="Int64"),
+            "platform": platform,
+            "country": _choice(rng, EVENTS_TRUTH["country_shares"], n_rows),
+            "model_version": np.where(day_f >= t["v2_day"], "v2", "v1"),
+            "prompt_length": np.round(prompt_length, 1),
+            "account_age_days": np.round(account_age, 1),
+            "sessions_7d": sessions_7d.astype(np.int64),
+            "latency_ms": np.round(latency, 1),
+            "feature_usage": np.round(feature_usage, 4),
+        }
+    )
     if return_truth:
         df["true_probability"] = p_true
     return df

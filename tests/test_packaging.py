@@ -23,7 +23,9 @@ def _name_spec(req: str) -> tuple[str, str]:
 
 def test_pyproject_and_environment_agree():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pip = dict(_name_spec(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"])
+    pip = dict(
+        _name_spec(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]
+    )
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda = {}
     for dep in env["dependencies"]:

@@ -19,11 +19,13 @@ REQUIRED = {"user_id": "key", "event_time": "timestamp"}
 
 @pytest.fixture
 def frame():
-    return pd.DataFrame({
-        "user_id": [1, 2, 2],
-        "event_time": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-09"]),
-        "event_name": ["a", "b", "a"],
-    })
+    return pd.DataFrame(
+        {
+            "user_id": [1, 2, 2],
+            "event_time": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-09"]),
+            "event_name": ["a", "b", "a"],
+        }
+    )
 
 
 def _count(src):
@@ -98,7 +100,9 @@ def test_csv_missing_user_id_names_column_and_file(tmp_path, frame):
 
 def test_wrong_type(frame):
     bad = frame.assign(event_time=["x", "y", "z"])
-    with pytest.raises(SchemaError, match="column 'event_time' has type string; expected timestamp"):
+    with pytest.raises(
+        SchemaError, match="column 'event_time' has type string; expected timestamp"
+    ):
         open_source(bad, required=REQUIRED, name="events")
 
 
@@ -165,4 +169,6 @@ def test_redact(text, expected):
 
 
 def test_describe_source():
-    assert describe_source("postgres://u:p@h/db", "events") == "postgres://u:***@h/db table 'events'"
+    assert (
+        describe_source("postgres://u:p@h/db", "events") == "postgres://u:***@h/db table 'events'"
+    )

@@ -11,7 +11,8 @@ from aipm_nb.synthetic import EVENTS_TRUTH, EXPERIMENT_TRUTH, PREDICTIONS_TRUTH
 
 
 @pytest.mark.parametrize(
-    "gen", [synthetic.generate_events, synthetic.generate_experiment, synthetic.generate_predictions]
+    "gen",
+    [synthetic.generate_events, synthetic.generate_experiment, synthetic.generate_predictions],
 )
 def test_deterministic(gen):
     a = gen(2000, seed=5)
@@ -90,9 +91,7 @@ def test_experiment_srm_and_arms():
     assert n["treatment"] / n["control"] == pytest.approx(0.95, abs=0.03)
     three = synthetic.generate_experiment(3000, variants=("control", "treatment", "treatment_b"))
     assert set(three.variant) == {"control", "treatment", "treatment_b"}
-    aa = synthetic.generate_experiment(
-        50_000, effects={"conversion": {"treatment": 0.1}}, seed=2
-    )
+    aa = synthetic.generate_experiment(50_000, effects={"conversion": {"treatment": 0.1}}, seed=2)
     rate = aa.groupby("variant").converted.mean()
     assert abs(rate["treatment"] - rate["control"]) < 0.01
 

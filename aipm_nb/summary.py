@@ -1,0 +1,101 @@
+"""The JSON summary every notebook writes when ``summary_path`` is set (DESIGN section 5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from aipm_nb import config
+from aipm_nb.errors import ParameterError
+from aipm_nb.sources import redact
+
+__all__ = ["KINDS", "build_summary", "redact_parameters", "write_summary"]
+
+KINDS = ("cohort", "ab_test", "model_performance")
+
+
+def redact_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters with connection-URL passwords hidden; ``env:NAME`` values stay as written.
+
+    Examples:
+        >>> redact_parameters({"source": "postgresql://a:b@h/db", "period": "week"})
+        {'source': 'postgresql://a:***@h/db', 'period': 'week'}
+    """
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, str):
+            return redact(v)
+        if isinstance(v, Mapping):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [clean(x) for x in v]
+        if isinstance(v, bool | int | float) or v is None:
+            return v
+        return redact(repr(v))
+
+    return {str(k): clean(v) for k, v in parameters.items()}
+
+
+def _json_safe(v: Any) -> Any:
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, Mapping):
+        return {str(k): _json_safe(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_json_safe(x) for x in v]
+    if hasattr(v, "item") and callable(v.item):  # numpy scalars
+        return _json_safe(v.item())
+    return v
+
+
+def build_summary(
+    kind: str,
+    *,
+    title: str,
+    parameters: Mapping[str, Any],
+    data: Mapping[str, Any],
+    result: Mapping[str, Any],
+    warnings: Sequence[Mapping[str, str]] = (),
+    generated_at: str | None = None,
+) -> dict[str, Any]:
+    """Assemble the summary object (JSON-safe: NaN and infinity become null)."""
+    if kind not in KINDS:
+        raise ParameterError(f"summary kind must be one of {KINDS}; got {kind!r}")
+    if "rows" not in data:
+        raise ParameterError("summary data must include 'rows'")
+    return _json_safe(
+        {
+            "schema_version": config.SUMMARY_SCHEMA_VERSION,
+            "kind": kind,
+            "title": title,
+            "generated_at": generated_at or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "parameters": redact_parameters(parameters),
+            "data": dict(data),
+            "warnings": [{"code": str(w["code"]), "message": str(w["message"])} for w in warnings],
+            "result": dict(result),
+        }
+    )
+
+
+def write_summary(path: str | os.PathLike[str] | None, summary: Mapping[str, Any]) -> Path | None:
+    """Write ``summary`` to ``path`` atomically (temporary file, then rename). No-op on None."""
+    if path is None or path == "":
+        return None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(summary, indent=2, allow_nan=False, ensure_ascii=False)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
