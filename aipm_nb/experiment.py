@@ -879,17 +879,9 @@ def arm_histograms(
 
 def summary_markdown(res: ExperimentResult) -> str:
     """The executive summary: the decision, why, and the headline numbers, in Markdown."""
-    label = {
-        "ship": "✅ Ship",
-        "do_not_ship": "⛔ Do not ship",
-        "keep_running": "⏳ Keep running",
-        "investigate": "⚠️ Investigate",
-    }[res.decision.recommendation]
-    lines = [
-        f"### Recommendation: {label}"
-        + (f" ({res.decision.variant})" if res.decision.variant else ""),
-        "",
-    ]
+    label = res.decision.recommendation.replace("_", " ").upper()
+    variant = f" — {res.decision.variant}" if res.decision.variant else ""
+    lines = [f"### Recommendation: {label}{variant}", ""]
     lines += [f"- {r}" for r in res.decision.reasons]
     lines += [
         "",
@@ -938,7 +930,10 @@ def metric_table(res: ExperimentResult, *, segments: bool = False) -> pd.DataFra
             "significant": "yes" if m.significant else "no",
         }
         out.append(r)
-    return pd.DataFrame(out)
+    df = pd.DataFrame(out)
+    if df.empty:
+        return df
+    return df.set_index([m.segment or "segment", "metric"] if segments else "metric")
 
 
 def power_table(res: ExperimentResult) -> pd.DataFrame:
@@ -956,4 +951,4 @@ def power_table(res: ExperimentResult) -> pd.DataFrame:
             }
             for p in res.power
         ]
-    )
+    ).set_index("metric")
