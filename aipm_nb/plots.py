@@ -9,7 +9,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-__all__ = ["ab_cumulative", "ab_distributions", "ab_forest"]
+__all__ = [
+    "ab_cumulative",
+    "ab_distributions",
+    "ab_forest",
+    "active_users_plot",
+    "lifecycle_plot",
+    "retention_curves",
+    "retention_heatmap",
+    "revenue_plot",
+]
 
 GOOD, BAD, NEUTRAL = "#1a7f37", "#cf222e", "#57606a"
 
@@ -94,3 +103,130 @@ def ab_distributions(hist: pd.DataFrame, *, axes: Any = None) -> Any:
         ax.set_ylabel("share of units")
         ax.legend(frameon=False, fontsize=8)
     return axes
+
+
+def retention_heatmap(result: Any, *, ax: Any = None) -> Any:
+    """Cohort x period retention, annotated; incomplete cells blank."""
+    m = result.retention
+    ax = _ax(ax, (min(1.0 + 0.62 * m.shape[1], 14), 0.32 * m.shape[0] + 1.6))
+    data = m.to_numpy(dtype=float)
+    masked = np.ma.masked_invalid(data)
+    ax.imshow(
+        masked,
+        aspect="auto",
+        cmap="Blues",
+        vmin=0,
+        vmax=max(0.6, np.nanmax(data[:, 1:]) if data.shape[1] > 1 else 1),
+    )
+    for i in range(data.shape[0]):
+        for j in range(data.shape[1]):
+            v = data[i, j]
+            if not np.isnan(v):
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.0%}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if v > 0.45 else "black",
+                )
+    ax.set_xticks(range(data.shape[1]), [str(k) for k in m.columns])
+    ax.set_yticks(
+        range(data.shape[0]),
+        [f"{c:%Y-%m-%d} ({n:,})" for c, n in zip(m.index, result.cohorts["size"], strict=True)],
+    )
+    ax.set_xlabel(f"{result.period}s since first activity")
+    ax.set_title(f"{result.retention_type!r} retention by {result.period} cohort")
+    ax.tick_params(axis="y", labelsize=8)
+    return ax
+
+
+def retention_curves(comparison: Any = None, *, result: Any = None, ax: Any = None) -> Any:
+    """Average retention curves (per segment when a comparison is given) with 95% CI bands."""
+    ax = _ax(ax, (8, 4))
+    if comparison is not None:
+        curves = comparison.curves
+        groups = list(curves.groupby("segment", sort=True))
+        title = f"Retention by {comparison.segment}"
+    else:
+        groups = [("all users", result.average.reset_index())]
+        title = "Average retention"
+    for name, g in groups:
+        g = g[g.k > 0]
+        ax.plot(g.k, g.retention * 100, marker="o", ms=3, label=str(name))
+        ax.fill_between(g.k, g.ci_lower * 100, g.ci_upper * 100, alpha=0.2)
+    ax.set_xlabel("periods since first activity")
+    ax.set_ylabel("retained (%)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.legend(frameon=False)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def active_users_plot(daily: pd.DataFrame, monthly: pd.DataFrame, *, axes: Any = None) -> Any:
+    """DAU (with its 7-day mean) and WAU / MAU, and monthly stickiness (average DAU / MAU)."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(12, 3.5), layout="constrained", width_ratios=[2, 1])
+    ax, ax2 = axes
+    ax.plot(daily.day, daily.dau, lw=0.6, alpha=0.5, label="DAU")
+    ax.plot(daily.day, daily.dau.rolling(7, min_periods=1).mean(), lw=1.5, label="DAU (7-day mean)")
+    weekly = daily.attrs.get("weekly")
+    if weekly is not None:
+        ax.step(weekly.week, weekly.wau, where="post", lw=1.2, label="WAU (ISO week)")
+    ax.step(monthly.month, monthly.mau, where="post", lw=1.2, label="MAU (month)")
+    ax.set_title("Active users")
+    ax.legend(frameon=False, fontsize=8)
+    ax.grid(alpha=0.3)
+    m = monthly[monthly.complete]
+    ax2.bar(m.month.dt.strftime("%Y-%m"), m.stickiness * 100, color="#0969da")
+    ax2.set_title("Stickiness: average DAU / MAU (%)")
+    ax2.tick_params(axis="x", rotation=45, labelsize=8)
+    return axes
+
+
+def lifecycle_plot(table: pd.DataFrame, *, ax: Any = None) -> Any:
+    """Stacked bars of new / returning / resurrecting users, dormant below zero."""
+    ax = _ax(ax, (10, 3.8))
+    x = np.arange(len(table))
+    colors = {
+        "new": "#1a7f37",
+        "returning": "#0969da",
+        "resurrecting": "#bf8700",
+        "dormant": "#cf222e",
+    }
+    bottom = np.zeros(len(table))
+    for col in ("new", "returning", "resurrecting"):
+        ax.bar(x, table[col], bottom=bottom, color=colors[col], label=col, width=0.8)
+        bottom += table[col].to_numpy()
+    ax.bar(x, table["dormant"], color=colors["dormant"], label="dormant", width=0.8)
+    ax.axhline(0, color="black", lw=0.8)
+    step = max(1, len(table) // 12)
+    ax.set_xticks(
+        x[::step], [f"{d:%Y-%m-%d}" for d in table.index[::step]], rotation=45, fontsize=8
+    )
+    ax.set_title("Lifecycle: users by status per period")
+    ax.legend(frameon=False, ncols=4, fontsize=8)
+    return ax
+
+
+def revenue_plot(ltv: pd.DataFrame, *, ax: Any = None, max_lines: int = 12) -> Any:
+    """Cumulative revenue per cohort user by period, one line per cohort (most recent last)."""
+    ax = _ax(ax, (8, 4))
+    rows = ltv.iloc[-max_lines:]
+    cmap = plt.get_cmap("viridis")
+    for i, (cohort, row) in enumerate(rows.iterrows()):
+        ax.plot(
+            row.index,
+            row.to_numpy(dtype=float),
+            color=cmap(i / max(1, len(rows) - 1)),
+            lw=1.2,
+            label=f"{cohort:%Y-%m-%d}",
+        )
+    ax.set_xlabel("periods since first activity")
+    ax.set_ylabel("cumulative revenue per user")
+    ax.set_title("Revenue per cohort user (LTV curve)")
+    ax.legend(frameon=False, fontsize=7, ncols=2)
+    ax.grid(alpha=0.3)
+    return ax
