@@ -63,7 +63,7 @@ def wilson_interval(k: Any, n: Any, *, alpha: float = 0.05) -> tuple[np.ndarray,
     Examples:
         >>> lo, hi = wilson_interval(31, 100)
         >>> round(float(lo), 4), round(float(hi), 4)
-        (0.2295, 0.4039)
+        (0.2278, 0.4063)
     """
     k = np.asarray(k, dtype=float)
     n = np.asarray(n, dtype=float)
