@@ -89,3 +89,22 @@ def test_ab_on_another_file(tmp_path):
 def test_ab_sample_defaults_ship(tmp_path):
     s = _run(tmp_path, "ab_test_evaluation.ipynb", source=str(ROOT / "data/experiment.parquet"))
     assert s["result"]["decision"]["recommendation"] == "ship"
+
+
+@pytest.mark.parametrize("notebook", sorted(p.name for p in NB.glob("*.ipynb")))
+def test_every_parameter_is_declared(notebook):
+    """papermill can parse every line of the parameters cell (a comment holding '=' cannot)."""
+    import ast
+
+    import nbformat
+
+    nb = nbformat.read(NB / notebook, as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1
+    assigned = {
+        t.id for node in ast.parse(cells[0].source).body if isinstance(node, ast.Assign)
+        for t in node.targets if isinstance(t, ast.Name)
+    }  # fmt: skip
+    declared = set(pm.inspect_notebook(str(NB / notebook)))
+    assert declared == assigned
+    assert "summary_path" in declared and "source" in declared
