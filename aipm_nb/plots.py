@@ -15,9 +15,15 @@ __all__ = [
     "ab_forest",
     "active_users_plot",
     "lifecycle_plot",
+    "metric_over_time",
+    "psi_bars",
+    "reliability_diagram",
     "retention_curves",
     "retention_heatmap",
     "revenue_plot",
+    "roc_pr_curves",
+    "score_distributions",
+    "segment_bars",
 ]
 
 GOOD, BAD, NEUTRAL = "#1a7f37", "#cf222e", "#57606a"
@@ -229,4 +235,136 @@ def revenue_plot(ltv: pd.DataFrame, *, ax: Any = None, max_lines: int = 12) -> A
     ax.set_title("Revenue per cohort user (LTV curve)")
     ax.legend(frameon=False, fontsize=7, ncols=2)
     ax.grid(alpha=0.3)
+    return ax
+
+
+def roc_pr_curves(result: Any, *, axes: Any = None) -> Any:
+    """ROC and precision-recall curves from the counts per distinct score."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    c = result.curves.sort_values("score", ascending=False)
+    tp, fp = c.pos.cumsum().to_numpy(), c.neg.cumsum().to_numpy()
+    P, N = max(tp[-1], 1), max(fp[-1], 1)
+    ax1, ax2 = axes
+    m = result.metrics
+    ax1.plot(
+        np.r_[0, fp / N], np.r_[0, tp / P], lw=1.8, label=f"AUC {m.roc_auc:.3f}" if m else None
+    )
+    ax1.plot([0, 1], [0, 1], color=NEUTRAL, lw=0.8, ls="--")
+    ax1.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ax2.plot(tp / P, tp / (tp + fp), lw=1.8, label=f"AP {m.pr_auc:.3f}" if m else None)
+    ax2.axhline(tp[-1] / (tp[-1] + fp[-1]), color=NEUTRAL, lw=0.8, ls="--")
+    ax2.set(xlabel="recall", ylabel="precision", title="Precision-recall curve", ylim=(0, 1.02))
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False, loc="lower right")
+    return axes
+
+
+def reliability_diagram(result: Any, *, ax: Any = None) -> Any:
+    """Mean score against positive rate per calibration bin; marker area ~ bin size."""
+    ax = _ax(ax, (5, 4.5))
+    cal = result.calibration[result.calibration["count"] > 0]
+    ax.plot([0, 1], [0, 1], color=NEUTRAL, lw=0.8, ls="--", label="perfect calibration")
+    ax.plot(
+        cal.mean_score,
+        cal.positive_rate,
+        marker="o",
+        lw=1.5,
+        color="#0969da",
+        label=f"model (ECE {result.ece:.3f})",
+    )
+    ax.scatter(
+        cal.mean_score,
+        cal.positive_rate,
+        s=20 + 400 * cal["count"] / cal["count"].max(),
+        alpha=0.25,
+        color="#0969da",
+    )
+    ax.set(
+        xlabel="mean predicted probability",
+        ylabel="observed positive rate",
+        title="Reliability diagram",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
+    ax.legend(frameon=False, loc="upper left")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def metric_over_time(result: Any, *, ax: Any = None) -> Any:
+    """The tracked metric per window with its CI and the configured floor."""
+    ax = _ax(ax, (9, 3.5))
+    w = result.windows
+    metric = result.window_metric
+    ax.plot(w.window, w[metric], marker="o", ms=4, label=metric)
+    if w.ci_lower.notna().any():
+        ax.fill_between(w.window, w.ci_lower, w.ci_upper, alpha=0.2)
+    if result.metric_floor is not None:
+        ax.axhline(result.metric_floor, color=BAD, ls="--", lw=1, label="floor")
+        bad = w[w.below_floor]
+        ax.scatter(bad.window, bad[metric], color=BAD, zorder=3)
+    ax.axvline(result.reference_end, color=NEUTRAL, lw=0.8, ls=":", label="reference end")
+    ax.set_title(f"{metric} per window")
+    ax.legend(frameon=False, fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.figure.autofmt_xdate()
+    return ax
+
+
+def segment_bars(result: Any, *, ax: Any = None) -> Any:
+    """ROC AUC per segment with 95% CIs, worst first."""
+    seg = result.segments.dropna(subset=["roc_auc"])
+    ax = _ax(ax, (7, 0.4 * len(seg) + 1.2))
+    labels = [
+        f"{c} = {v} (n={n:,})"
+        for c, v, n in zip(seg.column, seg.value, seg.n_labelled, strict=True)
+    ]
+    y = np.arange(len(seg))[::-1]
+    ax.barh(y, seg.roc_auc, color="#0969da", alpha=0.8)
+    ax.errorbar(
+        seg.roc_auc,
+        y,
+        xerr=[seg.roc_auc - seg.roc_auc_ci_lower, seg.roc_auc_ci_upper - seg.roc_auc],
+        fmt="none",
+        color="black",
+        capsize=3,
+    )
+    if result.metrics is not None:
+        ax.axvline(result.metrics.roc_auc, color=NEUTRAL, ls="--", lw=1, label="overall")
+    ax.set_yticks(y, labels, fontsize=8)
+    lo = max(0.0, float(seg.roc_auc_ci_lower.min()) - 0.05) if len(seg) else 0
+    ax.set_xlim(lo, 1)
+    ax.set_title("ROC AUC by segment (worst first)")
+    ax.legend(frameon=False, fontsize=8)
+    return ax
+
+
+def psi_bars(result: Any, *, ax: Any = None) -> Any:
+    """PSI per feature and the score, coloured by status, with the 0.1 / 0.25 lines."""
+    d = result.drift
+    ax = _ax(ax, (7, 0.4 * len(d) + 1.2))
+    colors = {"stable": GOOD, "moderate": "#bf8700", "major": BAD, "unknown": NEUTRAL}
+    y = np.arange(len(d))[::-1]
+    ax.barh(y, d.psi, color=[colors[s] for s in d.status])
+    ax.axvline(0.1, color=NEUTRAL, ls="--", lw=0.8)
+    ax.axvline(0.25, color=NEUTRAL, ls="--", lw=0.8)
+    ax.set_yticks(y, d.column)
+    ax.set_title("Drift (PSI, current vs reference)")
+    return ax
+
+
+def score_distributions(result: Any, *, ax: Any = None) -> Any:
+    """Score histogram of the reference and the current window (share of rows)."""
+    ax = _ax(ax, (7, 3.5))
+    h = result.score_hist
+    edges = np.linspace(0, 1, 21)
+    for cur, name in ((False, "reference"), (True, "current")):
+        g = h[h["__cur"] == cur].groupby("bin").n.sum().reindex(range(20), fill_value=0)
+        share = g / max(g.sum(), 1)
+        ax.stairs(share.to_numpy(), edges, label=name, lw=1.8)
+    ax.set(xlabel="score", ylabel="share of predictions", title="Score distribution")
+    ax.legend(frameon=False)
     return ax
