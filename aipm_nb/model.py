@@ -131,9 +131,7 @@ def binary_metrics_from_counts(
     )  # fmt: skip
 
 
-def threshold_table(
-    counts: pd.DataFrame, thresholds: Any = None
-) -> pd.DataFrame:
+def threshold_table(counts: pd.DataFrame, thresholds: Any = None) -> pd.DataFrame:
     """Precision, recall and share of traffic flagged (``score >= threshold``) per threshold."""
     c = counts.groupby("score", sort=True)[["pos", "neg"]].sum()
     s = c.index.to_numpy(dtype=float)

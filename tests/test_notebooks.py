@@ -108,3 +108,24 @@ def test_every_parameter_is_declared(notebook):
     declared = set(pm.inspect_notebook(str(NB / notebook)))
     assert declared == assigned
     assert "summary_path" in declared and "source" in declared
+
+
+def test_model_on_another_file(tmp_path):
+    df = synthetic.generate_predictions(8000, seed=4).rename(
+        columns={"score": "p_fraud", "label": "is_fraud", "event_time": "scored_at"}
+    )
+    df.to_parquet(tmp_path / "preds.parquet")
+    s = _run(
+        tmp_path, "model_performance.ipynb", source="preds.parquet", score_col="p_fraud",
+        label_col="is_fraud", time_col="scored_at", segment_cols=["country"],
+        feature_cols=["latency_ms"], threshold=0.3, window="day", reference_end="2024-04-01",
+        target_precision=0.4,
+    )  # fmt: skip
+    r = s["result"]
+    assert s["kind"] == "model_performance"
+    assert r["n"] == 8000 and r["n_labelled"] == int(df.is_fraud.notna().sum())
+    assert set(r["metrics"]) == {"roc_auc", "pr_auc", "log_loss", "brier", "ece", "precision",
+                                 "recall", "f1", "accuracy"}  # fmt: skip
+    assert len(r["calibration"]) == 10
+    assert {x["column"] for x in r["drift"]} == {"p_fraud", "latency_ms"}
+    assert {x["value"] for x in r["segments"]} == set(df.country)
