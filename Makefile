@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SAMPLE := data/events.parquet data/experiment.parquet data/predictions.parquet
 
-.PHONY: help venv data report test lint format lab bench clean
+.PHONY: help venv data report test lint format lab bench notebooks clean
 
 help:
 	@echo "make report   run every report in reports.yml into reports/ (sample data made if missing)"
@@ -13,6 +13,7 @@ help:
 	@echo "make lab      JupyterLab on notebooks/ with the project's environment"
 	@echo "make data     regenerate the sample data under data/"
 	@echo "make format   ruff format + fixes"
+	@echo "make notebooks  re-execute the templates in place on the sample data (commit them after)"
 
 venv: $(STAMP)
 
@@ -46,6 +47,12 @@ test: lint | $(SAMPLE)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
+
+# Re-execute every template on the sample data and drop per-cell wall-clock metadata, so
+# that a commit shows only real output changes (nbval then guards those outputs).
+notebooks: $(STAMP) | $(SAMPLE)
+	cd notebooks && for nb in *.ipynb; do ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
+	$(BIN)/python -c "import json,glob; [json.dump((lambda nb: [c['metadata'].pop('execution', None) for c in nb['cells']] and nb)(json.load(open(p))), open(p, 'w'), indent=1, ensure_ascii=False) for p in glob.glob('notebooks/*.ipynb')]"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -324,13 +324,13 @@ def analyze_cohorts(
         timezone=timezone, table=table,
     )  # fmt: skip
     as_of_ts = _resolve_as_of(ev, as_of)
-    coh = _cohorts(ev)
     act = _activity(ev)
+    # Without an activation filter the cohort is the first active period, so one pass over
+    # the distinct (user, period) pairs gives cohorts, sizes (k = 0) and retention together.
+    same = ev.activation_events is None and ev.return_events is None
+    coh = act.group_by("__user").aggregate(__c=act["__p"].min()) if same else _cohorts(ev)
     j = act.join(coh, "__user").mutate(k=ibis._["__p"] - ibis._["__c"])
     j = j.filter(j.k >= 0)
-    sizes = coh.group_by("__c").aggregate(size=ibis._.count()).to_pandas()
-    if sizes.empty:
-        raise DataError(f"{ev.label}: no user has an activation event {ev.activation_events}")
     if retention_type == "on":
         counts = (
             j.filter(j.k <= max_periods).group_by(["__c", "k"]).aggregate(n=ibis._.count())
@@ -344,6 +344,12 @@ def analyze_cohorts(
         cum = wide.iloc[:, ::-1].cumsum(axis=1).iloc[:, ::-1]
         counts = cum.stack().rename("n").reset_index().rename(columns={"level_1": "k"})
         counts.columns = ["__c", "k", "n"]
+    if same:
+        sizes = counts[counts.k == 0][["__c", "n"]].rename(columns={"n": "size"})
+    else:
+        sizes = coh.group_by("__c").aggregate(size=ibis._.count()).to_pandas()
+    if sizes.empty:
+        raise DataError(f"{ev.label}: no user has an activation event {ev.activation_events}")
     return _assemble(ev, sizes, counts, retention_type, max_periods, as_of_ts)
 
 

@@ -280,6 +280,18 @@ def _finite_filter(col: ir.Column) -> ir.BooleanValue:
     return ok
 
 
+def _values(t: ir.Table, cols: Sequence[Any]) -> list[ir.FloatingValue]:
+    """The columns as float64, NULL wherever any of them is null or NaN (so that SUM and
+    COUNT skip the same units for every sum of a metric, without a FILTER per aggregate)."""
+    exprs = [t[c].cast("float64") for c in cols]
+    if len(cols) == 1 and not t[cols[0]].type().is_floating():
+        return exprs  # SUM / COUNT already skip NULLs
+    ok = _finite_filter(t[cols[0]])
+    for c in cols[1:]:
+        ok = ok & _finite_filter(t[c])
+    return [ok.ifelse(e, ibis.null("float64")) for e in exprs]
+
+
 def _arm_aggregates(
     t: ir.Table, variant_col: str, metrics: Sequence[Metric], by: Sequence[str] = ()
 ) -> pd.DataFrame:
@@ -287,35 +299,39 @@ def _arm_aggregates(
     aggs: dict[str, ir.Value] = {"__units": t.count()}
     for i, m in enumerate(metrics):
         if m.type == "ratio":
-            num, den = t[m.numerator].cast("float64"), t[m.denominator].cast("float64")
-            ok = _finite_filter(t[m.numerator]) & _finite_filter(t[m.denominator])
-            aggs[f"m{i}_n"] = ok.sum()
-            aggs[f"m{i}_sn"] = num.sum(where=ok)
-            aggs[f"m{i}_sd"] = den.sum(where=ok)
-            aggs[f"m{i}_snn"] = (num * num).sum(where=ok)
-            aggs[f"m{i}_sdd"] = (den * den).sum(where=ok)
-            aggs[f"m{i}_snd"] = (num * den).sum(where=ok)
-            aggs[f"m{i}_min"] = den.min(where=ok)
+            num, den = _values(t, [m.numerator, m.denominator])
+            aggs[f"m{i}_n"] = num.count()
+            aggs[f"m{i}_sn"] = num.sum()
+            aggs[f"m{i}_sd"] = den.sum()
+            aggs[f"m{i}_snn"] = (num * num).sum()
+            aggs[f"m{i}_sdd"] = (den * den).sum()
+            aggs[f"m{i}_snd"] = (num * den).sum()
+            aggs[f"m{i}_min"] = den.min()
             continue
-        y = t[m.column].cast("float64")
-        ok = _finite_filter(t[m.column])
         if m.covariate:
-            ok = ok & _finite_filter(t[m.covariate])
-            x = t[m.covariate].cast("float64")
-            aggs[f"m{i}_sx"] = x.sum(where=ok)
-            aggs[f"m{i}_sxx"] = (x * x).sum(where=ok)
-            aggs[f"m{i}_sxy"] = (x * y).sum(where=ok)
-        aggs[f"m{i}_n"] = ok.sum()
-        aggs[f"m{i}_s"] = y.sum(where=ok)
-        aggs[f"m{i}_ss"] = (y * y).sum(where=ok)
-        aggs[f"m{i}_min"] = y.min(where=ok)
-        aggs[f"m{i}_max"] = y.max(where=ok)
+            y, x = _values(t, [m.column, m.covariate])
+            aggs[f"m{i}_sx"] = x.sum()
+            aggs[f"m{i}_sxx"] = (x * x).sum()
+            aggs[f"m{i}_sxy"] = (x * y).sum()
+        else:
+            (y,) = _values(t, [m.column])
+        aggs[f"m{i}_n"] = y.count()
+        aggs[f"m{i}_s"] = y.sum()
+        aggs[f"m{i}_ss"] = (y * y).sum()
+        aggs[f"m{i}_min"] = y.min()
+        aggs[f"m{i}_max"] = y.max()
     df = t.group_by([variant_col, *by]).aggregate(**aggs).to_pandas()
     return df.fillna({c: 0 for c in df.columns if c.endswith(("_n", "_s", "_ss"))})
 
 
 def _check_units(t: ir.Table, unit_col: str, variant_col: str, label: str) -> None:
-    """One row per unit, and no unit in two variants (engine-side)."""
+    """One row per unit, and no unit in two variants (engine-side).
+
+    An exact ``count(*) = count(DISTINCT unit)`` settles the usual case in one cheap query;
+    only when it fails does a per-unit grouping find how many units and which."""
+    c = t.aggregate(rows=t.count(), units=t[unit_col].nunique()).to_pandas().iloc[0]
+    if int(c.rows) == int(c.units) and int(c.units) > 0:
+        return
     g = t.group_by(unit_col).aggregate(rows=t.count(), variants=t[variant_col].nunique())
     bad = g.filter(g.rows > 1).order_by(ibis.desc("variants"), unit_col).limit(3).to_pandas()
     if len(bad):
@@ -487,6 +503,7 @@ def analyze_experiment(
     target_effect: float = 0.05,
     power: float | None = None,
     table: str | None = None,
+    check_units: bool = True,
 ) -> ExperimentResult:
     """Evaluate an A/B(/n) test: effects, SRM, multiple testing, power and a decision.
 
@@ -507,6 +524,9 @@ def analyze_experiment(
         target_effect: Relative effect the experiment should be able to detect (power).
         power: Target power (default `config.POWER`).
         table: Table name inside a database source.
+        check_units: Check that every unit has one row and one variant (an exact distinct
+            count: about a third of the run time on 10M units). Turn off only for tables
+            whose uniqueness the warehouse already guarantees.
 
     Returns:
         An `ExperimentResult`.
@@ -537,12 +557,16 @@ def analyze_experiment(
         required[time_col] = "timestamp"
     for s in segment_cols:
         required[s] = "any"
-    src = open_source(source, table=table, required=required, name="experiment")
+    src = open_source(source, table=table, required=required, name="experiment",
+                      allow_empty=True)  # fmt: skip
     t, label = src.table, src.label
     t = t.mutate(**{variant_col: t[variant_col].cast("string")})
-    _check_units(t, unit_col, variant_col, label)
+    if check_units:
+        _check_units(t, unit_col, variant_col, label)
 
     agg = _arm_aggregates(t, variant_col, mets)
+    if agg.empty:
+        raise DataError(f"{label} has no rows; expected at least one")
     null_variant = agg[variant_col].isna()
     warnings: list[dict[str, str]] = []
     if null_variant.any():

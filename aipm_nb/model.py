@@ -33,6 +33,7 @@ __all__ = [
     "ModelResult",
     "analyze_model",
     "binary_metrics_from_counts",
+    "group_metrics",
     "calibration_table",
     "psi_from_counts",
     "psi_status",
@@ -244,39 +245,60 @@ def _score_counts(t: ir.Table, score: str, label: str, by: Sequence[str] = ()) -
     return out
 
 
-def _psi_and_ks(t: ir.Table, col: str, is_cur: ir.BooleanValue) -> dict[str, Any]:
-    x = t[col].cast("float64")
-    ok = x.notnull() & ~x.isnan()
-    qs = [i / config.PSI_BINS for i in range(1, config.PSI_BINS)]
-    edges_raw = t.filter(~is_cur & ok).aggregate(q=x.quantile(qs)).to_pandas()["q"].iloc[0]
-    if edges_raw is None:
-        return {"column": col, "psi": math.nan, "ks_statistic": math.nan, "status": "unknown",
-                "edges": []}  # fmt: skip
-    edges = sorted(set(float(e) for e in edges_raw))
-    b = sum(((x >= e).cast("int64") for e in edges), ibis.literal(0))
-    counts = (
-        t.filter(ok).mutate(__b=b, __cur=is_cur)
-        .group_by(["__b", "__cur"]).aggregate(n=ibis._.count()).to_pandas()
-    )  # fmt: skip
-    wide = counts.pivot_table(index="__b", columns="__cur", values="n", aggfunc="sum")
-    wide = wide.reindex(index=range(len(edges) + 1), columns=[False, True]).fillna(0)
-    psi = psi_from_counts(wide[False], wide[True])
-    vals = (
-        t.filter(ok).mutate(__cur=is_cur, value=x)
-        .group_by(["value", "__cur"]).aggregate(n=ibis._.count()).to_pandas()
-    )  # fmt: skip
-    vw = vals.pivot_table(index="value", columns="__cur", values="n", aggfunc="sum")
-    vw = vw.reindex(columns=[False, True]).fillna(0).rename(columns={False: "ref", True: "cur"})
-    ks = _ks_from_counts(vw.reset_index())
-    return {
-        "column": col,
-        "psi": psi,
-        "ks_statistic": ks,
-        "status": psi_status(psi),
-        "edges": edges,
-        "ref_counts": wide[False].tolist(),
-        "cur_counts": wide[True].tolist(),
-    }
+def _drift(t: ir.Table, cols: Sequence[str], is_cur: ir.BooleanValue) -> list[dict[str, Any]]:
+    """PSI and KS of every column, current vs reference, exactly and in the engine.
+
+    Per column the rows are grouped by distinct value with cumulative reference / current
+    counts; from that small table come the KS statistic, the reference deciles (numpy's linear
+    interpolation between order statistics) and the counts per PSI bin [lo, hi).
+    """
+    xs = {c: t[c].cast("float64") for c in cols}
+    oks = {c: xs[c].notnull() & ~xs[c].isnan() for c in cols}
+    tot = t.aggregate(**{
+        f"{side}{i}": (oks[c] & (is_cur if side == "c" else ~is_cur)).sum()
+        for i, c in enumerate(cols) for side in ("r", "c")
+    }).to_pandas().iloc[0]  # fmt: skip
+    w = ibis.cumulative_window(order_by="value")
+    out = []
+    for i, c in enumerate(cols):
+        R, C = int(tot[f"r{i}"] or 0), int(tot[f"c{i}"] or 0)
+        if R == 0 or C == 0:
+            out.append({"column": c, "psi": math.nan, "ks_statistic": math.nan,
+                        "status": "unknown", "edges": [], "ref_counts": [],
+                        "cur_counts": []})  # fmt: skip
+            continue
+        g = (
+            t.filter(oks[c]).mutate(value=xs[c], __cur=is_cur)
+            .group_by("value")
+            .aggregate(r=(~ibis._["__cur"]).cast("int64").sum(),
+                       c=ibis._["__cur"].cast("int64").sum())
+        )  # fmt: skip
+        g = g.mutate(cr=g.r.sum().over(w), cc=g.c.sum().over(w))
+        aggs: dict[str, ir.Value] = {"ks": (g.cr / R - g.cc / C).abs().max()}
+        plan = []
+        for k in range(1, config.PSI_BINS):
+            h = (R - 1) * k / config.PSI_BINS
+            lo = math.floor(h)
+            hi = min(lo + 1, R - 1)
+            aggs[f"lo{k}"] = g.value.min(where=g.cr > lo)
+            aggs[f"hi{k}"] = g.value.min(where=g.cr > hi)
+            plan.append((k, h - lo))
+        q = g.aggregate(**aggs).to_pandas().iloc[0]
+        raw = [q[f"lo{k}"] + frac * (q[f"hi{k}"] - q[f"lo{k}"]) for k, frac in plan]
+        edges = sorted({float(e) for e in raw})
+        below = g.aggregate(**{
+            f"{side}{k}": g[side].sum(where=g.value < e)
+            for k, e in enumerate(edges) for side in ("r", "c")
+        }).to_pandas().iloc[0]  # fmt: skip
+        ref_cum = [0.0] + [float(below[f"r{k}"] or 0) for k in range(len(edges))] + [float(R)]
+        cur_cum = [0.0] + [float(below[f"c{k}"] or 0) for k in range(len(edges))] + [float(C)]
+        r = list(np.diff(ref_cum))
+        cu = list(np.diff(cur_cum))
+        psi = psi_from_counts(r, cu)
+        out.append({"column": c, "psi": psi, "ks_statistic": float(q["ks"]),
+                    "status": psi_status(psi), "edges": edges, "ref_counts": r,
+                    "cur_counts": cu})  # fmt: skip
+    return out
 
 
 @dataclass(frozen=True)
@@ -421,7 +443,9 @@ def analyze_model(
     t = t.mutate(__s=s, __y=y)
     lab = t.filter(t["__y"].notnull())
 
-    counts = _score_counts(t, "__s", "__y")
+    is_cur = t[time_col] >= ibis.literal(ref_end.to_pydatetime())
+    period = _score_counts(t.mutate(__cur=is_cur), "__s", "__y", by=["__cur"])
+    counts = period.groupby("score", as_index=False)[["pos", "neg", "n"]].sum()
     metrics = ref_m = cur_m = None
     curves = counts[["score", "pos", "neg"]].sort_values("score")
     if n_lab:
@@ -431,8 +455,6 @@ def analyze_model(
                              f"every labelled row is {cls}: ROC AUC and PR AUC are "
                              "undefined"})  # fmt: skip
         metrics = binary_metrics_from_counts(counts, threshold=threshold)
-    is_cur = t[time_col] >= ibis.literal(ref_end.to_pydatetime())
-    period = _score_counts(t.mutate(__cur=is_cur), "__s", "__y", by=["__cur"])
     if len(period[~period.__cur]):
         ref_m = binary_metrics_from_counts(period[~period.__cur], threshold=threshold)
     if len(period[period.__cur]):
@@ -450,7 +472,7 @@ def analyze_model(
 
     segments = _segments(t, segment_cols, threshold)
     windows = _windows(t, time_col, window, threshold, window_metric, metric_floor)
-    drift_rows = [_psi_and_ks(t, c, is_cur) for c in [score_col, *feature_cols]]
+    drift_rows = _drift(t, [score_col, *feature_cols], is_cur)
     drift = pd.DataFrame(drift_rows)
     by_window = _score_drift_by_window(t, time_col, window, is_cur, drift_rows[0]["edges"])
     if not windows.empty and (windows.n_labelled == 0).any():
@@ -481,29 +503,77 @@ def analyze_model(
     )  # fmt: skip
 
 
-def _segments(t: ir.Table, segment_cols: Sequence[str], threshold: float) -> pd.DataFrame:
+def group_metrics(t: ir.Table, by: str, *, threshold: float = 0.5,
+                  alpha: float = 0.05) -> pd.DataFrame:  # fmt: skip
+    """`BinaryMetrics` per value of ``by``, computed in the engine with window functions over
+    the (group, distinct score) counts: one small row per group comes back.
+
+    ``t`` has the score as ``__s`` and the label as ``__y`` (null = unlabelled). Same formulas
+    as `binary_metrics_from_counts` (Mann-Whitney AUC with ties 1/2, DeLong's variance, average
+    precision over distinct thresholds, clipped log loss)."""
+    sizes = t.group_by(by).aggregate(n=ibis._.count())
+    lab = t.filter(t["__y"].notnull())
+    g = lab.group_by([by, "__s"]).aggregate(pos=lab["__y"].sum(), neg=(1 - lab["__y"]).sum())
+    asc = ibis.cumulative_window(group_by=by, order_by="__s")  # one sort per group
+    whole = ibis.window(group_by=by)
+    g = g.mutate(cpos=g.pos.sum().over(asc), cneg=g.neg.sum().over(asc),
+                 tpos=g.pos.sum().over(whole), tneg=g.neg.sum().over(whole))  # fmt: skip
+    g = g.mutate(
+        a=g.cneg - g.neg * 0.5,  # negatives below + half the ties
+        b=g.tpos - g.cpos + g.pos * 0.5,  # positives above + half the ties
+        tp_cum=g.tpos - g.cpos + g.pos,  # at or above this score
+        fp_cum=g.tneg - g.cneg + g.neg,
+    )
+    eps = config.LOG_LOSS_EPS
+    p = ibis.greatest(ibis.least(g["__s"], 1 - eps), eps)
+    flag = g["__s"] >= threshold
+    agg = g.group_by(by).aggregate(
+        P=g.pos.sum(), N=g.neg.sum(), S1=(g.pos * g.a).sum(), S2=(g.pos * g.a * g.a).sum(),
+        T2=(g.neg * g.b * g.b).sum(), AP=(g.pos * g.tp_cum / (g.tp_cum + g.fp_cum)).sum(),
+        LL=-(g.pos * p.ln() + g.neg * (1 - p).ln()).sum(),
+        BR=(g.pos * (1 - g["__s"]) ** 2 + g.neg * g["__s"] ** 2).sum(),
+        TP=g.pos.sum(where=flag), FP=g.neg.sum(where=flag),
+    )  # fmt: skip
+    df = sizes.left_join(agg, by).select(sizes[by], "n", *[c for c in agg.columns if c != by])
+    df = df.to_pandas().fillna({c: 0.0 for c in ("P", "N", "TP", "FP")})
+    df = df.rename(columns={by: "group"})
+    z = sps.norm.ppf(1 - alpha / 2)
     rows = []
+    for r in df.itertuples(index=False):
+        P, N = float(r.P), float(r.N)
+        n_lab = P + N
+        auc = se = math.nan
+        if P > 0 and N > 0:
+            auc = float(r.S1) / (P * N)
+            s10 = (float(r.S2) / N**2 - P * auc**2) / (P - 1) if P > 1 else 0.0
+            s01 = (float(r.T2) / P**2 - N * auc**2) / (N - 1) if N > 1 else 0.0
+            se = math.sqrt(max(s10 / P + s01 / N, 0.0))
+        tp, fp = float(r.TP), float(r.FP)
+        fn, tn = P - tp, N - fp
+        rows.append({
+            "group": r.group, "n": int(r.n), "n_labelled": int(n_lab),
+            "roc_auc": auc, "roc_auc_ci_lower": max(0.0, auc - z * se) if se == se else math.nan,
+            "roc_auc_ci_upper": min(1.0, auc + z * se) if se == se else math.nan,
+            "pr_auc": float(r.AP) / P if P > 0 else math.nan,
+            "log_loss": float(r.LL) / n_lab if n_lab else math.nan,
+            "brier": float(r.BR) / n_lab if n_lab else math.nan,
+            "precision": _div(tp, tp + fp), "recall": _div(tp, P),
+            "f1": _div(2 * tp, 2 * tp + fp + fn), "accuracy": _div(tp + tn, n_lab),
+            "positive_rate": _div(P, n_lab),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _segments(t: ir.Table, segment_cols: Sequence[str], threshold: float) -> pd.DataFrame:
+    frames = []
     for col in segment_cols:
-        t2 = t.mutate(__seg=t[col].cast("string"))
-        sizes = t2.group_by("__seg").aggregate(n=ibis._.count()).to_pandas().set_index("__seg")
-        counts = _score_counts(t2, "__s", "__y", by=["__seg"])
-        for value, n in sizes["n"].items():
-            c = counts[counts["__seg"] == value]
-            m = binary_metrics_from_counts(c, threshold=threshold) if len(c) else None
-            rows.append({
-                "column": col, "value": str(value), "n": int(n),
-                "n_labelled": int(c["n"].sum()) if len(c) else 0,
-                "roc_auc": m.roc_auc if m else math.nan,
-                "roc_auc_ci_lower": m.roc_auc_ci_lower if m else math.nan,
-                "roc_auc_ci_upper": m.roc_auc_ci_upper if m else math.nan,
-                "pr_auc": m.pr_auc if m else math.nan,
-                "precision": m.precision if m else math.nan,
-                "recall": m.recall if m else math.nan,
-                "positive_rate": (m.positives / m.n) if m and m.n else math.nan,
-            })  # fmt: skip
-    df = pd.DataFrame(rows)
-    if df.empty:
-        return df
+        m = group_metrics(t.mutate(__seg=t[col].cast("string")), "__seg", threshold=threshold)
+        frames.append(m.rename(columns={"group": "value"}).assign(column=col))
+    if not frames:
+        return pd.DataFrame()
+    cols = ["column", "value", "n", "n_labelled", "roc_auc", "roc_auc_ci_lower",
+            "roc_auc_ci_upper", "pr_auc", "precision", "recall", "positive_rate"]  # fmt: skip
+    df = pd.concat(frames, ignore_index=True)[cols]
     return df.sort_values(["roc_auc", "n"], ascending=[True, False], na_position="last",
                           ignore_index=True)  # fmt: skip
 
@@ -514,23 +584,16 @@ def _window_expr(ts: ir.TimestampValue, window: str) -> ir.TimestampValue:
 
 def _windows(t: ir.Table, time_col: str, window: str, threshold: float, metric: str,
              floor: float | None) -> pd.DataFrame:  # fmt: skip
-    t2 = t.mutate(__w=_window_expr(t[time_col], window))
-    sizes = t2.group_by("__w").aggregate(n=ibis._.count()).to_pandas().set_index("__w")
-    counts = _score_counts(t2, "__s", "__y", by=["__w"])
-    rows = []
-    for w, n in sizes.sort_index()["n"].items():
-        c = counts[counts["__w"] == w]
-        m = binary_metrics_from_counts(c, threshold=threshold) if len(c) else None
-        val = getattr(m, metric) if m else math.nan
-        rows.append({
-            "window": pd.Timestamp(w), "n": int(n),
-            "n_labelled": int(c["n"].sum()) if len(c) else 0,
-            metric: val,
-            "ci_lower": m.roc_auc_ci_lower if m and metric == "roc_auc" else math.nan,
-            "ci_upper": m.roc_auc_ci_upper if m and metric == "roc_auc" else math.nan,
-            "below_floor": bool(floor is not None and not math.isnan(val) and val < floor),
-        })  # fmt: skip
-    return pd.DataFrame(rows)
+    m = group_metrics(t.mutate(__w=_window_expr(t[time_col], window)), "__w",
+                      threshold=threshold).sort_values("group")  # fmt: skip
+    ci = metric == "roc_auc"
+    return pd.DataFrame({
+        "window": pd.to_datetime(m["group"]).to_numpy(), "n": m["n"].to_numpy(),
+        "n_labelled": m.n_labelled.to_numpy(), metric: m[metric].to_numpy(),
+        "ci_lower": m.roc_auc_ci_lower.to_numpy() if ci else np.nan,
+        "ci_upper": m.roc_auc_ci_upper.to_numpy() if ci else np.nan,
+        "below_floor": (m[metric] < floor).to_numpy() if floor is not None else False,
+    })  # fmt: skip
 
 
 def _score_drift_by_window(t: ir.Table, time_col: str, window: str, is_cur: ir.BooleanValue,

@@ -1,0 +1,266 @@
+"""Benchmarks: aipm_nb against the peers each issue names, on generated Parquet.
+
+    python benchmarks/bench.py gen                 # data under benchmarks/data/ (not committed)
+    python benchmarks/bench.py run TASK IMPL       # one measurement, printed as JSON
+    python benchmarks/run_all.py                   # every task x impl, a Markdown table
+
+Each measurement runs in its own process; peak memory is that process's maximum RSS (DuckDB's
+threads included). Wall time covers reading the Parquet files and computing the result.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+EVENTS = DATA / "events"
+EXPERIMENT = DATA / "experiment"
+PREDICTIONS = DATA / "predictions"
+FEATURES = ["prompt_length", "account_age_days", "sessions_7d", "latency_ms", "feature_usage"]
+AB_METRICS = [
+    {"name": "conversion", "type": "proportion", "column": "converted"},
+    {"name": "revenue", "type": "mean", "column": "revenue", "covariate": "pre_revenue"},
+    {"name": "sessions", "type": "mean", "column": "sessions"},
+    {"name": "ctr", "type": "ratio", "numerator": "clicks", "denominator": "views"},
+    {"name": "latency", "type": "mean", "column": "latency_ms", "guardrail": True,
+     "direction": "decrease"},
+]  # fmt: skip
+
+
+def gen(events_users: int = 1_600_000, exp_users: int = 10_000_000, preds: int = 10_000_000):
+    from aipm_nb import synthetic
+
+    for folder in (EVENTS, EXPERIMENT, PREDICTIONS):
+        folder.mkdir(parents=True, exist_ok=True)
+    chunk = 200_000
+    n_ev = 0
+    for i in range(events_users // chunk):
+        df = synthetic.generate_events(chunk, seed=1000 + i)
+        df["user_id"] += i * chunk
+        df["session_id"] += i * 10**8
+        df.to_parquet(EVENTS / f"part-{i:03d}.parquet", index=False)
+        n_ev += len(df)
+    chunk = 2_000_000
+    for i in range(exp_users // chunk):
+        df = synthetic.generate_experiment(chunk, seed=2000 + i)
+        df["user_id"] += i * chunk
+        df.to_parquet(EXPERIMENT / f"part-{i:03d}.parquet", index=False)
+    for i in range(preds // chunk):
+        df = synthetic.generate_predictions(chunk, seed=3000 + i)
+        df["prediction_id"] += i * chunk
+        df.to_parquet(PREDICTIONS / f"part-{i:03d}.parquet", index=False)
+    print(json.dumps({"events": n_ev, "event_users": events_users, "experiment_users": exp_users,
+                      "predictions": preds}))  # fmt: skip
+
+
+# --- cohort retention matrix (weekly, "on", 12 periods) -------------------------------------
+
+
+def cohort_aipm():
+    from aipm_nb.cohort import analyze_cohorts
+
+    r = analyze_cohorts(str(EVENTS / "*.parquet"), max_periods=12, as_of="2100-01-01")
+    return r.retained.fillna(0).to_numpy().sum()
+
+
+def cohort_pandas():
+    df = pd.read_parquet(EVENTS, columns=["user_id", "event_time"])
+    ts = df["event_time"]
+    week = ts.dt.floor("D") - pd.to_timedelta(ts.dt.day_of_week, unit="D")
+    cohort = week.groupby(df["user_id"]).transform("min")
+    k = (week - cohort).dt.days // 7
+    act = pd.DataFrame({"u": df["user_id"], "c": cohort, "k": k}).drop_duplicates()
+    act = act[act.k <= 12]
+    matrix = act.groupby(["c", "k"]).size().unstack(fill_value=0)
+    return float(matrix.to_numpy().sum())
+
+
+def cohort_duckdb_sql():
+    import duckdb
+
+    con = duckdb.connect()
+    q = f"""
+    WITH e AS (SELECT user_id, date_trunc('week', event_time) AS w
+               FROM read_parquet('{EVENTS}/*.parquet')),
+         c AS (SELECT user_id, min(w) AS cw FROM e GROUP BY user_id),
+         a AS (SELECT DISTINCT e.user_id, c.cw, date_diff('day', c.cw, e.w) // 7 AS k
+               FROM e JOIN c USING (user_id))
+    SELECT cw, k, count(*) AS n FROM a WHERE k <= 12 GROUP BY cw, k
+    """
+    return float(con.sql(q).df()["n"].sum())
+
+
+# --- A/B test, 5 metrics -----------------------------------------------------------------------
+
+
+def ab_aipm():
+    from aipm_nb.experiment import analyze_experiment
+
+    r = analyze_experiment(str(EXPERIMENT / "*.parquet"), AB_METRICS)
+    return [round(m.p_value, 12) for m in r.metrics]
+
+
+def ab_aipm_trusted():
+    from aipm_nb.experiment import analyze_experiment
+
+    r = analyze_experiment(str(EXPERIMENT / "*.parquet"), AB_METRICS, check_units=False)
+    return [round(m.p_value, 12) for m in r.metrics]
+
+
+def ab_pandas_scipy():
+    from scipy import stats
+
+    df = pd.read_parquet(EXPERIMENT)
+    c, t = df[df.variant == "control"], df[df.variant == "treatment"]
+    out = []
+    for col in ("converted", "sessions", "latency_ms"):
+        out.append(stats.ttest_ind(t[col], c[col], equal_var=False).pvalue)
+    # CUPED: pooled theta, adjusted values, Welch t-test
+    x = df.pre_revenue.to_numpy()
+    theta = np.cov(df.revenue, x)[0, 1] / np.var(x, ddof=1)
+    out.append(
+        stats.ttest_ind(
+            t.revenue - theta * t.pre_revenue, c.revenue - theta * c.pre_revenue, equal_var=False
+        ).pvalue
+    )
+
+    # ratio metric, delta method per arm
+    def ratio(g):
+        n, d = g.clicks.to_numpy(float), g.views.to_numpy(float)
+        r = n.sum() / d.sum()
+        cov = np.cov(n, d)
+        return r, (cov[0, 0] - 2 * r * cov[0, 1] + r * r * cov[1, 1]) / d.mean() ** 2 / len(g)
+
+    (rc, vc), (rt, vt) = ratio(c), ratio(t)
+    out.append(2 * stats.norm.sf(abs(rt - rc) / np.sqrt(vc + vt)))
+    return [float(p) for p in out]
+
+
+def ab_tea_tasting():
+    import ibis
+    import tea_tasting as tt
+
+    con = ibis.duckdb.connect()
+    data = con.read_parquet(str(EXPERIMENT / "*.parquet"))
+    exp = tt.Experiment(
+        conversion=tt.Mean("converted"),
+        revenue=tt.Mean("revenue", "pre_revenue"),
+        sessions=tt.Mean("sessions"),
+        ctr=tt.RatioOfMeans("clicks", "views"),
+        latency=tt.Mean("latency_ms"),
+        variant="variant",
+    )
+    res = exp.analyze(data, control="control")
+    return [float(r.pvalue) for r in res.values()]
+
+
+# --- model performance: the whole metric set + drift of score and 5 features ------------------
+
+
+def model_aipm():
+    from aipm_nb.model import analyze_model
+
+    r = analyze_model(str(PREDICTIONS / "*.parquet"), feature_cols=FEATURES)
+    return {"roc_auc": r.metrics.roc_auc, "psi_score": float(r.drift.psi.iloc[0])}
+
+
+def model_sklearn():
+    from scipy import stats
+    from sklearn import metrics as skm
+
+    df = pd.read_parquet(PREDICTIONS)
+    lab = df[df.label.notna()]
+    y, s = lab.label.to_numpy(int), lab.score.to_numpy()
+    pred = (s >= 0.5).astype(int)
+    out = {
+        "roc_auc": skm.roc_auc_score(y, s), "pr_auc": skm.average_precision_score(y, s),
+        "log_loss": skm.log_loss(y, s), "brier": skm.brier_score_loss(y, s),
+        "precision": skm.precision_score(y, pred), "recall": skm.recall_score(y, pred),
+        "f1": skm.f1_score(y, pred), "accuracy": skm.accuracy_score(y, pred),
+    }  # fmt: skip
+    b = np.minimum((s * 10).astype(int), 9)
+    n_b = np.bincount(b, minlength=10)
+    with np.errstate(invalid="ignore"):
+        gap = np.abs(np.bincount(b, s, 10) / n_b - np.bincount(b, y, 10) / n_b)
+    out["ece"] = float(np.nansum(n_b / n_b.sum() * gap))
+    mid = df.event_time.min() + (df.event_time.max() - df.event_time.min()) / 2
+    ref, cur = df[df.event_time < mid], df[df.event_time >= mid]
+    for col in ["score", *FEATURES]:
+        edges = np.unique(np.quantile(ref[col], np.arange(1, 10) / 10))
+        bins = np.concatenate([[-np.inf], edges, [np.inf]])
+        r = np.maximum(np.histogram(ref[col], bins)[0] / len(ref), 1e-4)
+        c = np.maximum(np.histogram(cur[col], bins)[0] / len(cur), 1e-4)
+        out[f"psi_{col}"] = float(np.sum((c - r) * np.log(c / r)))
+        out[f"ks_{col}"] = float(stats.ks_2samp(ref[col], cur[col]).statistic)
+    return {"roc_auc": out["roc_auc"], "psi_score": out["psi_score"]}
+
+
+def model_evidently():
+    from evidently import BinaryClassification, DataDefinition, Dataset, Report
+    from evidently.presets import ClassificationPreset, DataDriftPreset
+
+    df = pd.read_parquet(PREDICTIONS)
+    mid = df.event_time.min() + (df.event_time.max() - df.event_time.min()) / 2
+    df = df[df.label.notna()].assign(label=lambda d: d.label.astype(int))
+    definition = DataDefinition(
+        classification=[BinaryClassification(target="label", prediction_probas="score")],
+        numerical_columns=["score", *FEATURES],
+    )
+    ref = Dataset.from_pandas(df[df.event_time < mid], data_definition=definition)
+    cur = Dataset.from_pandas(df[df.event_time >= mid], data_definition=definition)
+    snap = Report([ClassificationPreset(), DataDriftPreset()]).run(cur, ref)
+    return {"metrics": len(snap.dict()["metrics"])}
+
+
+PREIMPORT = {
+    "aipm_nb": ("aipm_nb.cohort", "aipm_nb.experiment", "aipm_nb.model", "ibis", "duckdb"),
+    "pandas": ("pyarrow.parquet",),
+    "duckdb_sql": ("duckdb",),
+    "pandas_scipy": ("scipy.stats", "pyarrow.parquet"),
+    "tea_tasting": ("tea_tasting", "ibis", "duckdb"),
+    "sklearn_pandas": ("sklearn.metrics", "scipy.stats", "pyarrow.parquet"),
+    "evidently": ("evidently", "evidently.presets", "pyarrow.parquet"),
+}
+
+TASKS = {
+    ("cohort", "aipm_nb"): cohort_aipm,
+    ("cohort", "pandas"): cohort_pandas,
+    ("cohort", "duckdb_sql"): cohort_duckdb_sql,
+    ("ab", "aipm_nb"): ab_aipm,
+    ("ab", "aipm_nb_no_unit_check"): ab_aipm_trusted,
+    ("ab", "pandas_scipy"): ab_pandas_scipy,
+    ("ab", "tea_tasting"): ab_tea_tasting,
+    ("model", "aipm_nb"): model_aipm,
+    ("model", "sklearn_pandas"): model_sklearn,
+    ("model", "evidently"): model_evidently,
+}
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["gen"]:
+        gen()
+        return
+    if argv[:1] != ["run"] or len(argv) != 3:
+        raise SystemExit(__doc__)
+    fn = TASKS[(argv[1], argv[2])]
+    # imports are not what is measured: load every library the implementation uses first
+    for mod in PREIMPORT.get(argv[2].split("_no_")[0], ()):
+        __import__(mod)
+    t0 = time.perf_counter()
+    value = fn()
+    seconds = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"task": argv[1], "impl": argv[2], "seconds": round(seconds, 2),
+                      "peak_rss_mb": round(peak_mb), "value": value}, default=float))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
