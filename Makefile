@@ -54,8 +54,21 @@ notebooks: $(STAMP) | $(SAMPLE)
 	cd notebooks && for nb in *.ipynb; do ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
 	$(BIN)/python -c "import json,glob; [json.dump((lambda nb: [c['metadata'].pop('execution', None) for c in nb['cells']] and nb)(json.load(open(p))), open(p, 'w'), indent=1, ensure_ascii=False) for p in glob.glob('notebooks/*.ipynb')]"
 
-bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+# Benchmarks need the peers (tea-tasting, Evidently) in a venv of their own and ~760 MB of
+# generated Parquet under benchmarks/data/ (not committed). Not part of `make test`.
+BENCH := benchmarks/.venv/bin
+$(BENCH)/python:
+	$(PYTHON) -m venv benchmarks/.venv
+	$(BENCH)/python -m pip install --quiet --upgrade pip
+	$(BENCH)/python -m pip install --quiet -e . "tea-tasting>=1.14"
+
+benchmarks/.venv-evidently/bin/python:
+	$(PYTHON) -m venv benchmarks/.venv-evidently
+	benchmarks/.venv-evidently/bin/python -m pip install --quiet "evidently>=0.7" "pandas<3" pyarrow
+
+bench: $(BENCH)/python benchmarks/.venv-evidently/bin/python
+	test -d benchmarks/data/predictions || $(BENCH)/python benchmarks/bench.py gen
+	$(BENCH)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

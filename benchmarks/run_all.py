@@ -1,0 +1,81 @@
+"""Run every benchmark side by side and print the Markdown table for benchmarks/README.md.
+
+    python benchmarks/run_all.py [--repeat 3] [--only TASK ...]
+
+Each measurement is a fresh process (`bench.py run TASK IMPL`); the table shows the median wall
+time of the repeats and the largest peak RSS. A run over --timeout seconds is reported as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ORDER = {
+    "cohort": ["aipm_nb", "duckdb_sql", "pandas"],
+    "ab": ["aipm_nb", "aipm_nb_no_unit_check", "pandas_scipy", "tea_tasting"],
+    "model": ["aipm_nb", "sklearn_pandas", "evidently"],
+}
+
+
+# Evidently 0.7 does not import with pandas 3: it runs from a venv of its own (make bench)
+PYTHONS = {"evidently": HERE / ".venv-evidently" / "bin" / "python"}
+
+
+def measure(task: str, impl: str, timeout: float) -> dict:
+    python = str(PYTHONS[impl]) if impl in PYTHONS and PYTHONS[impl].exists() else sys.executable
+    try:
+        out = subprocess.run([python, str(HERE / "bench.py"), "run", task, impl],
+                             capture_output=True, text=True, timeout=timeout, check=True)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return {"task": task, "impl": impl, "seconds": None, "error": f"> {timeout:.0f} s"}
+    except subprocess.CalledProcessError as exc:
+        last = (exc.stderr or "").strip().splitlines()[-1:] or ["failed"]
+        return {"task": task, "impl": impl, "seconds": None, "error": last[0][:120]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--timeout", type=float, default=1200)
+    ap.add_argument("--only", nargs="*", default=list(ORDER))
+    args = ap.parse_args()
+    results = []
+    for task in args.only:
+        for impl in ORDER[task]:
+            runs = [measure(task, impl, args.timeout)
+                    for _ in range(1 if impl == "evidently" else args.repeat)]  # fmt: skip
+            ok = [r for r in runs if r.get("seconds") is not None]
+            row = {"task": task, "impl": impl, "repeats": len(runs)}
+            if ok:
+                row |= {"seconds": statistics.median(r["seconds"] for r in ok),
+                        "peak_rss_mb": max(r["peak_rss_mb"] for r in ok), "value": ok[0]["value"]}  # fmt: skip
+            else:
+                row["error"] = runs[0]["error"]
+            results.append(row)
+            print(json.dumps(row, default=str), file=sys.stderr, flush=True)
+    (HERE / "results.json").write_text(json.dumps(
+        {"machine": f"{platform.machine()}, Python {platform.python_version()}",
+         "results": results}, indent=2, default=str) + "\n")  # fmt: skip
+    print("| task | implementation | wall time (s) | peak RSS (MB) | aipm_nb speed-up |")
+    print("|---|---|---:|---:|---:|")
+    for task in args.only:
+        rows = [r for r in results if r["task"] == task]
+        base = next((r.get("seconds") for r in rows if r["impl"] == "aipm_nb"), None)
+        for r in rows:
+            sec = r.get("seconds")
+            speed = f"{sec / base:.1f}x" if sec and base and r["impl"] != "aipm_nb" else ""
+            t = f"{sec:.2f}" if sec is not None else r.get("error", "")
+            mem = str(r.get("peak_rss_mb", ""))
+            print(f"| {task} | {r['impl']} | {t} | {mem} | {speed} |")
+
+
+if __name__ == "__main__":
+    main()
