@@ -33,6 +33,7 @@ from scipy import stats as sps
 
 from aipm_nb.errors import DataError, ParameterError
 from aipm_nb.sources import open_source
+from aipm_nb.summary import json_safe
 
 __all__ = [
     "CohortResult",
@@ -258,9 +259,6 @@ class CohortResult:
     def to_dict(self) -> dict[str, Any]:
         """The ``result`` object of the JSON summary (DESIGN section 5)."""
 
-        def num(v: Any) -> float | None:
-            return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
-
         return {
             "period": self.period,
             "retention_type": self.retention_type,
@@ -268,11 +266,11 @@ class CohortResult:
                 {
                     "cohort": c.strftime("%Y-%m-%d"),
                     "size": int(s),
-                    "retention": [num(v) for v in self.retention.loc[c].tolist()],
+                    "retention": [json_safe(v) for v in self.retention.loc[c].tolist()],
                 }
                 for c, s in zip(self.cohorts.cohort, self.cohorts["size"], strict=True)
             ],  # fmt: skip
-            "average_retention": [num(v) for v in self.average.retention.tolist()],
+            "average_retention": [json_safe(v) for v in self.average.retention.tolist()],
         }
 
     def _repr_html_(self) -> str:

@@ -27,13 +27,13 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
-import numpy as np
 import pandas as pd
 
 from aipm_nb import config
 from aipm_nb import stats as st
 from aipm_nb.errors import DataError, ParameterError
 from aipm_nb.sources import open_source
+from aipm_nb.summary import json_safe
 
 __all__ = [
     "Decision",
@@ -175,7 +175,7 @@ class MetricResult:
     def to_dict(self) -> dict[str, Any]:
         keys = list(_SUMMARY_KEYS)
         d = asdict(self)
-        return {k: _json_num(d[k]) for k in keys}
+        return {k: json_safe(d[k]) for k in keys}
 
 
 _SUMMARY_KEYS = (
@@ -184,16 +184,6 @@ _SUMMARY_KEYS = (
     "rel_ci_upper", "p_value", "p_value_adjusted", "chance_to_beat_control", "cuped",
     "guardrail", "significant",
 )  # fmt: skip
-
-
-def _json_num(v: Any) -> Any:
-    if isinstance(v, float | np.floating):
-        return None if not math.isfinite(float(v)) else float(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    return v
 
 
 @dataclass(frozen=True)
@@ -251,7 +241,7 @@ class ExperimentResult:
         return {
             "control": self.control,
             "srm": {
-                "p_value": _json_num(self.srm.p_value),
+                "p_value": json_safe(self.srm.p_value),
                 "mismatch": bool(self.srm.mismatch),
                 "counts": dict(self.srm.counts),
             },

@@ -27,6 +27,7 @@ from scipy import stats as sps
 from aipm_nb import config
 from aipm_nb.errors import DataError, ParameterError
 from aipm_nb.sources import open_source
+from aipm_nb.summary import json_safe
 
 __all__ = [
     "BinaryMetrics",
@@ -331,16 +332,16 @@ class ModelResult:
         vals: dict[str, Any] = {k: getattr(m, k) if m else math.nan for k in METRIC_KEYS
                                 if k != "ece"}  # fmt: skip
         vals["ece"] = self.ece
-        return {k: _num(vals[k]) for k in METRIC_KEYS}
+        return {k: json_safe(vals[k]) for k in METRIC_KEYS}
 
     def to_dict(self) -> dict[str, Any]:
         """The ``result`` object of the JSON summary (DESIGN section 5)."""
-        cal = [{k: _num(v) if k != "count" else int(v) for k, v in r.items()}
+        cal = [{k: json_safe(v) if k != "count" else int(v) for k, v in r.items()}
                for r in self.calibration.to_dict("records")]  # fmt: skip
-        segs = [{k: (_num(v) if isinstance(v, float) else v) for k, v in r.items()}
+        segs = [{k: (json_safe(v) if isinstance(v, float) else v) for k, v in r.items()}
                 for r in self.segments.to_dict("records")]  # fmt: skip
-        drift = [{"column": r["column"], "psi": _num(r["psi"]),
-                  "ks_statistic": _num(r["ks_statistic"]), "status": r["status"]}
+        drift = [{"column": r["column"], "psi": json_safe(r["psi"]),
+                  "ks_statistic": json_safe(r["ks_statistic"]), "status": r["status"]}
                  for r in self.drift.to_dict("records")]  # fmt: skip
         return {
             "n": self.n, "n_labelled": self.n_labelled, "threshold": self.threshold,
@@ -352,14 +353,6 @@ class ModelResult:
 
     def _repr_html_(self) -> str:
         return self.to_pandas().to_html(index=False)
-
-
-def _num(v: Any) -> Any:
-    if isinstance(v, float | np.floating):
-        return None if not math.isfinite(float(v)) else float(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
 
 
 def analyze_model(

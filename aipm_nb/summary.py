@@ -15,7 +15,7 @@ from aipm_nb import config
 from aipm_nb.errors import ParameterError
 from aipm_nb.sources import redact
 
-__all__ = ["KINDS", "build_summary", "redact_parameters", "write_summary"]
+__all__ = ["KINDS", "build_summary", "json_safe", "redact_parameters", "write_summary"]
 
 KINDS = ("cohort", "ab_test", "model_performance")
 
@@ -42,15 +42,16 @@ def redact_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
     return {str(k): clean(v) for k, v in parameters.items()}
 
 
-def _json_safe(v: Any) -> Any:
+def json_safe(v: Any) -> Any:
+    """JSON-safe copy: NaN / infinity become None, numpy scalars Python numbers."""
     if isinstance(v, float):
         return v if math.isfinite(v) else None
     if isinstance(v, Mapping):
-        return {str(k): _json_safe(x) for k, x in v.items()}
+        return {str(k): json_safe(x) for k, x in v.items()}
     if isinstance(v, list | tuple):
-        return [_json_safe(x) for x in v]
+        return [json_safe(x) for x in v]
     if hasattr(v, "item") and callable(v.item):  # numpy scalars
-        return _json_safe(v.item())
+        return json_safe(v.item())
     return v
 
 
@@ -69,7 +70,7 @@ def build_summary(
         raise ParameterError(f"summary kind must be one of {KINDS}; got {kind!r}")
     if "rows" not in data:
         raise ParameterError("summary data must include 'rows'")
-    return _json_safe(
+    return json_safe(
         {
             "schema_version": config.SUMMARY_SCHEMA_VERSION,
             "kind": kind,

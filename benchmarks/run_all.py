@@ -29,10 +29,11 @@ PYTHONS = {"evidently": HERE / ".venv-evidently" / "bin" / "python"}
 
 
 def measure(task: str, impl: str, timeout: float) -> dict:
-    python = str(PYTHONS[impl]) if impl in PYTHONS and PYTHONS[impl].exists() else sys.executable
+    own = PYTHONS.get(impl)
+    python = str(own) if own is not None and own.exists() else sys.executable
     try:
-        out = subprocess.run([python, str(HERE / "bench.py"), "run", task, impl],
-                             capture_output=True, text=True, timeout=timeout, check=True)  # fmt: skip
+        cmd = [python, str(HERE / "bench.py"), "run", task, impl]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
     except subprocess.TimeoutExpired:
         return {"task": task, "impl": impl, "seconds": None, "error": f"> {timeout:.0f} s"}
     except subprocess.CalledProcessError as exc:
@@ -55,8 +56,11 @@ def main() -> None:
             ok = [r for r in runs if r.get("seconds") is not None]
             row = {"task": task, "impl": impl, "repeats": len(runs)}
             if ok:
-                row |= {"seconds": statistics.median(r["seconds"] for r in ok),
-                        "peak_rss_mb": max(r["peak_rss_mb"] for r in ok), "value": ok[0]["value"]}  # fmt: skip
+                row |= {
+                    "seconds": statistics.median(r["seconds"] for r in ok),
+                    "peak_rss_mb": max(r["peak_rss_mb"] for r in ok),
+                    "value": ok[0]["value"],
+                }
             else:
                 row["error"] = runs[0]["error"]
             results.append(row)
