@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SAMPLE := data/events.parquet data/experiment.parquet data/predictions.parquet
 
-.PHONY: help venv data report test lint format lab bench notebooks clean
+.PHONY: help venv data report test lint format lab bench notebooks services clean
 
 help:
 	@echo "make report   run every report in reports.yml into reports/ (sample data made if missing)"
@@ -42,7 +42,17 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint | $(SAMPLE)
+# Integration tests start real services; install the server binaries when missing (as root,
+# from Debian's packages). Without them the marked tests fail with a message saying so.
+services:
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing PostgreSQL (Debian package) for the integration tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "PostgreSQL is missing: apt-get install postgresql (tests marked postgres will fail)"; fi; \
+	fi
+
+test: lint services | $(SAMPLE)
 	$(BIN)/python -m pytest
 
 lab: $(STAMP)

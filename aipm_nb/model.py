@@ -74,6 +74,11 @@ class BinaryMetrics:
     fn: int
 
 
+def _count_if(cond: ir.BooleanValue) -> ir.IntegerScalar:
+    """Rows where ``cond`` holds (portable: PostgreSQL cannot cast boolean to bigint)."""
+    return cond.ifelse(1, 0).sum()
+
+
 def _div(a: float, b: float) -> float:
     return a / b if b else math.nan
 
@@ -256,7 +261,7 @@ def _drift(t: ir.Table, cols: Sequence[str], is_cur: ir.BooleanValue) -> list[di
     xs = {c: t[c].cast("float64") for c in cols}
     oks = {c: xs[c].notnull() & ~xs[c].isnan() for c in cols}
     tot = t.aggregate(**{
-        f"{side}{i}": (oks[c] & (is_cur if side == "c" else ~is_cur)).sum()
+        f"{side}{i}": _count_if(oks[c] & (is_cur if side == "c" else ~is_cur))
         for i, c in enumerate(cols) for side in ("r", "c")
     }).to_pandas().iloc[0]  # fmt: skip
     w = ibis.cumulative_window(order_by="value")
@@ -271,8 +276,7 @@ def _drift(t: ir.Table, cols: Sequence[str], is_cur: ir.BooleanValue) -> list[di
         g = (
             t.filter(oks[c]).mutate(value=xs[c], __cur=is_cur)
             .group_by("value")
-            .aggregate(r=(~ibis._["__cur"]).cast("int64").sum(),
-                       c=ibis._["__cur"].cast("int64").sum())
+            .aggregate(r=_count_if(~ibis._["__cur"]), c=_count_if(ibis._["__cur"]))
         )  # fmt: skip
         g = g.mutate(cr=g.r.sum().over(w), cc=g.c.sum().over(w))
         aggs: dict[str, ir.Value] = {"ks": (g.cr / R - g.cc / C).abs().max()}
@@ -405,8 +409,8 @@ def analyze_model(
     warnings: list[dict[str, str]] = []
     s, y = t[score_col].cast("float64"), t[label_col].cast("float64")
     chk = t.aggregate(
-        n=t.count(), n_lab=y.count(), bad_score=(s.isnull() | (s < 0) | (s > 1)).sum(),
-        bad_label=(y.notnull() & (y != 0) & (y != 1)).sum(), smin=s.min(), smax=s.max(),
+        n=t.count(), n_lab=y.count(), bad_score=_count_if(s.isnull() | (s < 0) | (s > 1)),
+        bad_label=_count_if(y.notnull() & (y != 0) & (y != 1)), smin=s.min(), smax=s.max(),
         t0=t[time_col].min(), t1=t[time_col].max(),
     ).to_pandas().iloc[0]  # fmt: skip
     n, n_lab = int(chk.n), int(chk.n_lab)
@@ -594,7 +598,7 @@ def _score_drift_by_window(t: ir.Table, time_col: str, window: str, is_cur: ir.B
     """PSI of the score of every window against the whole reference (onset of drift)."""
     if not edges:
         return pd.DataFrame(columns=["window", "psi", "status"])
-    b = sum(((t["__s"] >= e).cast("int64") for e in edges), ibis.literal(0))
+    b = sum(((t["__s"] >= e).ifelse(1, 0) for e in edges), ibis.literal(0))
     counts = (
         t.mutate(__b=b, __w=_window_expr(t[time_col], window), __cur=is_cur)
         .group_by(["__w", "__b", "__cur"]).aggregate(n=ibis._.count()).to_pandas()
