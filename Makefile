@@ -51,6 +51,12 @@ services:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	  else echo "PostgreSQL is missing: apt-get install postgresql (tests marked postgres will fail)"; fi; \
 	fi
+	@if ! command -v java >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Java 17 (Debian package) for the PySpark integration tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	  else echo "Java is missing: apt-get install openjdk-17-jre-headless (tests marked spark will fail)"; fi; \
+	fi
 
 test: lint services | $(SAMPLE)
 	$(BIN)/python -m pytest

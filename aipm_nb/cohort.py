@@ -51,6 +51,7 @@ __all__ = [
 PERIODS = ("day", "week", "month")
 RETENTION_TYPES = ("on", "on_or_after")
 _EPOCH_MONDAY = dt.date(1970, 1, 5)
+_TZ_BACKENDS = ("duckdb", "postgres")  # engines with timezone(zone, timestamptz)
 
 
 @ibis.udf.scalar.builtin(name="timezone")
@@ -153,6 +154,12 @@ def prepare_events(
         ts = ts.cast("timestamp")
     if timezone and timezone != "UTC":
         _check_timezone(timezone)
+        backend = t._find_backend(use_default=True).name
+        if backend not in _TZ_BACKENDS:
+            raise ParameterError(
+                f"{src.label}: timezone={timezone!r} needs the DuckDB or PostgreSQL engine; on "
+                f"{backend} convert {time_col!r} to local time in the table, or use 'UTC'"
+            )
         ts = _timezone(timezone, ts.cast(dtypes.Timestamp(timezone="UTC")))
     elif ts.type().timezone is not None:
         ts = _timezone("UTC", ts)

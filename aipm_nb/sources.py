@@ -10,6 +10,8 @@ A *source* is one of:
 * ``sample:NAME``: the bundled sample data (``events``, ``experiment``, ``predictions``);
 * ``env:NAME``: any of the above, read from environment variable NAME at run time (keeps
   credentials out of notebooks and reports);
+* ``spark:TABLE``: a table (or view) of the active PySpark session, created in local mode
+  when there is none (``SPARK_MASTER`` picks another master);
 * an ibis table (used as is) or a PySpark ``SparkSession`` (with ``table=``).
 
 Only metadata and aggregates are read here; rows stay in the engine.
@@ -204,6 +206,8 @@ def _open(source: Any, table: str | None, label: str) -> ir.Table:
         )
     if source.startswith("sample:"):
         return _open_sample(source[7:], label)
+    if source.startswith("spark:"):
+        return _open_spark(source[6:] or table, label)
     if _URL_RE.match(source):
         return _open_url(source, table, label)
     return _open_path(source, table, label)
@@ -220,6 +224,25 @@ def _open_sample(sample: str, label: str) -> ir.Table:
             f"{label}: sample data {path.name} is missing; run `make data` (or `aipm-nb data`)"
         )
     return _open_path(str(path), None, label)
+
+
+def _open_spark(table: str | None, label: str) -> ir.Table:
+    if not table:
+        raise ParameterError(f"{label}: name the table, as in 'spark:events'")
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise SourceError(
+            f"{label}: PySpark is not installed; pip install 'aipm-nb[spark]' (and Java 17+)"
+        ) from None
+    session = SparkSession.getActiveSession()
+    if session is None:
+        session = (
+            SparkSession.builder.master(os.environ.get("SPARK_MASTER", "local[*]"))
+            .config("spark.sql.session.timeZone", "UTC")
+            .getOrCreate()
+        )
+    return _pick_table(ibis.pyspark.connect(session), table, label)
 
 
 def _open_path(path: str, table: str | None, label: str) -> ir.Table:

@@ -4,13 +4,12 @@ the notebooks run against it through `aipm-nb run` with the URL passed as env:NA
 from __future__ import annotations
 
 import json
-import math
 
 import ibis
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, assert_close
 from services import postgres_server
 
 from aipm_nb import cohort, experiment, model
@@ -39,25 +38,6 @@ def pg_url():
             con.create_table(name, pd.read_parquet(ROOT / "data" / f"{name}.parquet"))
         con.disconnect()
         yield url
-
-
-def assert_close(a, b, path="result"):
-    """Nested equality, floats to 1e-9 relative."""
-    if isinstance(a, dict):
-        assert set(a) == set(b), path
-        for k in a:
-            assert_close(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, list):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_close(x, y, f"{path}[{i}]")
-    elif isinstance(a, float) and isinstance(b, float):
-        if math.isnan(a) or math.isnan(b):
-            assert math.isnan(a) and math.isnan(b), path
-        else:
-            assert a == pytest.approx(b, rel=1e-9, abs=1e-12), path
-    else:
-        assert a == b, path
 
 
 def test_ab_same_as_duckdb(pg_url):
