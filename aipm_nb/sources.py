@@ -245,6 +245,15 @@ def _open_spark(table: str | None, label: str) -> ir.Table:
     return _pick_table(ibis.pyspark.connect(session), table, label)
 
 
+def _duckdb(path: str = ":memory:", **kwargs: Any) -> Any:
+    """A DuckDB connection; ``AIPM_NB_DUCKDB_MEMORY_LIMIT`` (e.g. ``4GB``) caps its memory
+    (DuckDB spills to disk beyond it; its own default is 80% of RAM)."""
+    limit = os.environ.get("AIPM_NB_DUCKDB_MEMORY_LIMIT")
+    if limit:
+        kwargs["memory_limit"] = limit
+    return ibis.duckdb.connect(path, **kwargs)
+
+
 def _open_path(path: str, table: str | None, label: str) -> ir.Table:
     is_glob = any(ch in path for ch in "*?[")
     if is_glob:
@@ -259,9 +268,9 @@ def _open_path(path: str, table: str | None, label: str) -> ir.Table:
             raise SourceNotFoundError(f"{label}: folder has no .parquet files")
     try:
         if lower.endswith(_DUCKDB_SUFFIXES):
-            con = ibis.duckdb.connect(path, read_only=True)
+            con = _duckdb(path, read_only=True)
             return _pick_table(con, table, label)
-        con = ibis.duckdb.connect()
+        con = _duckdb()
         if lower.endswith((".parquet", ".pq", ".parquet.gz")) or lower.endswith("*"):
             return con.read_parquet(path)
         if lower.endswith((".csv", ".csv.gz", ".tsv", ".txt")):

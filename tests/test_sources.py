@@ -172,3 +172,11 @@ def test_describe_source():
     assert (
         describe_source("postgres://u:p@h/db", "events") == "postgres://u:***@h/db table 'events'"
     )
+
+
+def test_duckdb_memory_limit_from_environment(monkeypatch, tmp_path, frame):
+    frame.to_parquet(tmp_path / "e.parquet")
+    monkeypatch.setenv("AIPM_NB_DUCKDB_MEMORY_LIMIT", "1GB")
+    t = open_source(str(tmp_path / "e.parquet")).table
+    (limit,) = t._find_backend().raw_sql("SELECT current_setting('memory_limit')").fetchone()
+    assert limit == "953.6 MiB"
