@@ -9,6 +9,16 @@ from aipm_nb import synthetic
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# the sample data's metrics and features, shared by the engine-equality tests
+METRICS = [
+    {"name": "conversion", "type": "proportion", "column": "converted"},
+    {"name": "revenue", "type": "mean", "column": "revenue", "covariate": "pre_revenue"},
+    {"name": "ctr", "type": "ratio", "numerator": "clicks", "denominator": "views"},
+    {"name": "latency", "type": "mean", "column": "latency_ms", "guardrail": True,
+     "direction": "decrease"},
+]  # fmt: skip
+FEATURES = ["prompt_length", "account_age_days", "sessions_7d", "latency_ms", "feature_usage"]
+
 
 @pytest.fixture(scope="session")
 def events_df():

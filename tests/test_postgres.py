@@ -9,7 +9,7 @@ import ibis
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, assert_close
+from conftest import FEATURES, METRICS, ROOT, assert_close
 from services import postgres_server
 
 from aipm_nb import cohort, experiment, model
@@ -17,14 +17,6 @@ from aipm_nb.cli import main
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 PASSWORD = "pg-S3cret-never-written"
-METRICS = [
-    {"name": "conversion", "type": "proportion", "column": "converted"},
-    {"name": "revenue", "type": "mean", "column": "revenue", "covariate": "pre_revenue"},
-    {"name": "ctr", "type": "ratio", "numerator": "clicks", "denominator": "views"},
-    {"name": "latency", "type": "mean", "column": "latency_ms", "guardrail": True,
-     "direction": "decrease"},
-]  # fmt: skip
-FEATURES = ["prompt_length", "account_age_days", "sessions_7d", "latency_ms", "feature_usage"]
 
 
 @pytest.fixture(scope="module")

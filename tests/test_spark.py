@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from conftest import ROOT, assert_close
+from conftest import FEATURES, METRICS, ROOT, assert_close
 
 from aipm_nb import cohort, experiment, model
 from aipm_nb.errors import ParameterError
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
-METRICS = [
-    {"name": "conversion", "type": "proportion", "column": "converted"},
-    {"name": "revenue", "type": "mean", "column": "revenue", "covariate": "pre_revenue"},
-    {"name": "ctr", "type": "ratio", "numerator": "clicks", "denominator": "views"},
-    {"name": "latency", "type": "mean", "column": "latency_ms", "guardrail": True,
-     "direction": "decrease"},
-]  # fmt: skip
-FEATURES = ["prompt_length", "account_age_days", "sessions_7d", "latency_ms", "feature_usage"]
 
 
 @pytest.fixture(scope="module")
