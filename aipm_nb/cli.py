@@ -120,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AipmNbError as exc:
         print(f"aipm-nb: error: {redact(str(exc))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("aipm-nb: interrupted; the partial run is not listed in the index", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

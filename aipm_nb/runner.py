@@ -16,6 +16,7 @@ Contract (DESIGN section 6): for every run ``<out>/<run_id>/<name>.ipynb``, ``.h
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime as dt
 import json
 import os
@@ -25,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -47,6 +49,8 @@ __all__ = [
     "validate_config",
 ]
 
+_ACTIVE: set[subprocess.Popen[bytes]] = set()  # papermill processes of the running reports
+_ACTIVE_LOCK = threading.Lock()
 SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 RESERVED = {"summary_path"}  # set by the runner
 _URL_WITH_PASSWORD = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:[^@\s/]+@")
@@ -347,12 +351,18 @@ def _run_one(
         proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
+        with _ACTIVE_LOCK:
+            _ACTIVE.add(proc)
         try:
             code = proc.wait(timeout=timeout + 60)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            _kill(proc)
             code, error = -9, f"timed out after {timeout:.0f} s; the kernel was stopped"
+        finally:
+            with _ACTIVE_LOCK:
+                _ACTIVE.discard(proc)
+        if code < 0 and error is None:
+            error = f"stopped by signal {-code} (the run was interrupted or the kernel killed)"
     duration = time.monotonic() - t0
     nb = _read_notebook(nb_stage)
     failed_cell = None
@@ -401,6 +411,24 @@ def _run_one(
     return result
 
 
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a papermill process and its kernel (their own process group)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _stop_all() -> None:
+    with _ACTIVE_LOCK:
+        procs = list(_ACTIVE)
+    for proc in procs:
+        _kill(proc)
+
+
+def _raise_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def _read_notebook(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -421,6 +449,27 @@ def _first_error(nb: Mapping[str, Any] | None) -> tuple[str | None, int | None]:
                 ename, evalue = out.get("ename", "Error"), out.get("evalue", "")
                 return f"{ename}: {evalue}".strip(), cell.get("execution_count") or code_index
     return None, None
+
+
+def _collect(futures: Mapping[Any, ReportSpec], results: list[ReportResult], run_dir: Path,
+             bar: Any, echo: Callable[[str], None]) -> None:  # fmt: skip
+    """Gather finished reports as they complete, printing one status line each."""
+    for fut in as_completed(futures):
+        spec = futures[fut]
+        try:
+            r = fut.result()
+        except Exception as exc:  # a bug in the runner itself: still isolate it
+            r = ReportResult(spec.name, spec.notebook.name, "failed", 0.0,
+                             _now().isoformat(timespec="seconds"),
+                             error=redact(f"{type(exc).__name__}: {exc}"))  # fmt: skip
+        results.append(r)
+        line = f"{r.status.upper():<6} {r.name:<28} {r.duration_s:7.1f} s  "
+        line += str(run_dir / r.outputs["html"]) if r.outputs else ""
+        if r.error:
+            line += f"\n       {r.error}"
+        (bar.write if bar else echo)(line)
+        if bar:
+            bar.update(1)
 
 
 def run_reports(
@@ -464,6 +513,11 @@ def run_reports(
     started = _now()
     jobs = max(1, jobs or os.cpu_count() or 1)
     results: list[ReportResult] = []
+    # A scheduler's SIGTERM (Airflow timeout, systemd stop) ends the run cleanly: kernels are
+    # stopped, no run.json is written, so the index never points at this partial run.
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = {
@@ -477,25 +531,17 @@ def run_reports(
                 from tqdm import tqdm
 
                 bar = tqdm(total=len(specs), desc=f"run {run_id}", unit="report", file=sys.stderr)
-            for fut in as_completed(futures):
-                spec = futures[fut]
-                try:
-                    r = fut.result()
-                except Exception as exc:  # a bug in the runner itself: still isolate it
-                    r = ReportResult(spec.name, spec.notebook.name, "failed", 0.0,
-                                     _now().isoformat(timespec="seconds"),
-                                     error=redact(f"{type(exc).__name__}: {exc}"))  # fmt: skip
-                results.append(r)
-                line = f"{r.status.upper():<6} {r.name:<28} {r.duration_s:7.1f} s  "
-                line += str(run_dir / r.outputs["html"]) if r.outputs else ""
-                if r.error:
-                    line += f"\n       {r.error}"
-                (bar.write if bar else echo)(line)
-                if bar:
-                    bar.update(1)
+            try:
+                _collect(futures, results, run_dir, bar, echo)
+            except BaseException:  # SIGTERM / Ctrl-C: stop every kernel, then leave
+                _stop_all()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
             if bar:
                 bar.close()
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         shutil.rmtree(staging, ignore_errors=True)
     order = {s.name: i for i, s in enumerate(specs)}
     results.sort(key=lambda r: order[r.name])

@@ -190,3 +190,49 @@ def test_list_shows_parameters(capsys):
     out = capsys.readouterr().out
     assert "ab_test_evaluation.ipynb" in out
     assert "alpha" in out and "float" in out and "= 0.05" in out
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_run_killed_midway_leaves_nothing_half_written(tmp_path, how):
+    """A run stopped by a scheduler (SIGTERM) or killed outright (SIGKILL) after one report
+    finished: every visible file is complete, and the index never lists the partial run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    quick = {"name": "quick", "notebook": str(FIXTURES / "echo_source.ipynb")}
+    hang = {"name": "hang", "notebook": str(FIXTURES / "hang.ipynb")}
+    cfg = _config(tmp_path, [quick, hang])
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aipm_nb.cli", "run", str(cfg), "--out", str(out), "--run-id",
+         "partial", "--no-progress", "--jobs", "2", "--timeout", "30"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 90
+    while not (out / "partial" / "quick.html").exists() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert (out / "partial" / "quick.html").exists()
+    time.sleep(1)
+    os.kill(proc.pid, getattr(signal, how))
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    run_dir = out / "partial"
+    assert not (run_dir / "run.json").exists()
+    for p in run_dir.iterdir():
+        if p.name.startswith("."):
+            continue  # temporary names are hidden; nothing points at them
+        text = p.read_text()
+        if p.suffix == ".html":
+            assert text.rstrip().endswith("</html>")
+        else:
+            json.loads(text)
+    if how == "SIGTERM":
+        assert not list(out.glob(".staging-*"))  # cleaned up on the way out
+    # the next run's index does not list the partial one
+    ok = _config(tmp_path, [quick], name="ok.yml")
+    assert main(["run", str(ok), "--out", str(out), "--run-id", "next", "--no-progress"]) == 0
+    index = (out / "index.html").read_text()
+    assert "next" in index and ">partial<" not in index
