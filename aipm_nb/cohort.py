@@ -147,7 +147,8 @@ def prepare_events(
         required[event_col] = "string"
     for c in extra_columns:
         required[c] = "any"
-    src = open_source(source, table=table, required=required, name="events")
+    # emptiness is checked below with the same query that finds the last event
+    src = open_source(source, table=table, required=required, name="events", allow_empty=True)
     t = src.table
     ts = t[time_col]
     if ts.type().is_date():
@@ -165,8 +166,11 @@ def prepare_events(
         ts = _timezone("UTC", ts)
     t = t.mutate(__user=t[user_col], __ts=ts).filter(ibis._["__ts"].notnull())
     t = t.mutate(__p=_period_index(t["__ts"], period))
-    stats = t.aggregate(rows=t.count(), last=t["__ts"].max()).to_pandas().iloc[0]
+    stats = src.table.aggregate(rows=src.table.count(), timed=ts.count(), last=ts.max())
+    stats = stats.to_pandas().iloc[0]
     if int(stats.rows) == 0:
+        raise DataError(f"{src.label} has no rows; expected at least one")
+    if int(stats.timed) == 0:
         raise DataError(f"{src.label} has no rows with a {time_col!r} value")
     if act or ret:
         names = set(t.select(e=t[event_col].cast("string")).distinct().limit(10_000).to_pandas().e)

@@ -404,7 +404,8 @@ def analyze_model(
     required = {score_col: "numeric", label_col: "numeric", time_col: "timestamp"}
     required |= {c: "any" for c in segment_cols}
     required |= {c: "numeric" for c in feature_cols}
-    src = open_source(source, table=table, required=required, name="predictions")
+    src = open_source(source, table=table, required=required, name="predictions",
+                      allow_empty=True)  # the checks below count the rows  # fmt: skip
     t, label = src.table, src.label
     warnings: list[dict[str, str]] = []
     s, y = t[score_col].cast("float64"), t[label_col].cast("float64")
@@ -414,6 +415,8 @@ def analyze_model(
         t0=t[time_col].min(), t1=t[time_col].max(),
     ).to_pandas().iloc[0]  # fmt: skip
     n, n_lab = int(chk.n), int(chk.n_lab)
+    if n == 0:
+        raise DataError(f"{label} has no rows; expected at least one")
     if int(chk.bad_score):
         raise DataError(
             f"{label}: column {score_col!r} has {int(chk.bad_score)} values outside [0, 1] or "

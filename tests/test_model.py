@@ -280,3 +280,8 @@ def test_group_metrics_in_engine_match_sklearn(predictions_df):
     lab = in_w[in_w.label.notna()]
     assert w0.roc_auc == pytest.approx(skm.roc_auc_score(lab.label.astype(int), lab.score),
                                        rel=1e-9)  # fmt: skip
+
+
+def test_empty_predictions():
+    with pytest.raises(DataError, match=r"predictions \(pandas DataFrame\) has no rows"):
+        model.analyze_model(_frame([0.1], [1]).iloc[:0])
