@@ -348,7 +348,7 @@ class ModelResult:
                   "ks_statistic": json_safe(r["ks_statistic"]), "status": r["status"]}
                  for r in self.drift.to_dict("records")]  # fmt: skip
         return {
-            "n": self.n, "n_labelled": self.n_labelled, "threshold": self.threshold,
+            "n": self.n, "n_labelled": self.n_labelled,
             "metrics": self.metrics_dict(), "calibration": cal, "segments": segs, "drift": drift,
         }  # fmt: skip
 
