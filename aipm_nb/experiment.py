@@ -633,7 +633,7 @@ def analyze_experiment(
             t, mets, variant_col, time_col, control, variants, alpha
         )
     pw = _power(results, mets, target_effect, alpha, power, days_observed)
-    decision = decide(results, srm, pw, mets, alpha=alpha)
+    decision = decide(results, srm, pw, mets)
     return ExperimentResult(
         control=control,
         variants=tuple(variants),
@@ -688,10 +688,10 @@ def decide(
     srm: st.SRMResult,
     power: Sequence[PowerResult],
     metrics: Sequence[Metric],
-    *,
-    alpha: float,
 ) -> Decision:
-    """The recommendation, by the rules in the README (SRM > harm > win > power)."""
+    """The recommendation, by the rules in the README (SRM > harm > win > power).
+
+    Significance is already in the results (adjusted p < alpha), so no alpha is needed here."""
     reasons: list[str] = []
     if srm.mismatch:
         counts = ", ".join(f"{k} {v:,}" for k, v in srm.counts.items())

@@ -396,9 +396,7 @@ def _run_one(
     html = report_html.render_report(
         json.loads(nb_text),
         result=result,
-        parameters=json.loads(
-            _scrub(json.dumps({k: v for k, v in spec.parameters.items()}), secrets)
-        ),
+        parameters=json.loads(_scrub(json.dumps(spec.parameters), secrets)),
         show_code=show_code,
     )
     html = _scrub(html, secrets)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from aipm_nb import synthetic
@@ -52,3 +53,41 @@ def assert_close(a, b, path="result"):
             assert a == pytest.approx(b, rel=1e-9, abs=1e-12), path
     else:
         assert a == b, path
+
+
+# --- real services, started once per test session and only by the tests that need them ----
+
+#: trust authentication accepts any password: the URL carries one so that the tests can prove
+#: it never reaches an output
+PG_PASSWORD = "pg-S3cret-never-written"
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """A throwaway PostgreSQL server on loopback holding the three sample tables."""
+    import ibis
+    from services import postgres_server
+
+    with postgres_server() as pg:
+        url = f"postgresql://{pg['user']}:{PG_PASSWORD}@{pg['host']}:{pg['port']}/{pg['db']}"
+        con = ibis.connect(url)
+        for name in ("events", "experiment", "predictions"):
+            con.create_table(name, pd.read_parquet(ROOT / "data" / f"{name}.parquet"))
+        con.disconnect()
+        yield url
+
+
+@pytest.fixture(scope="session")
+def spark_session():
+    """Real PySpark in local mode with the three sample tables as temporary views."""
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]").appName("aipm-nb-tests")
+        .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4").getOrCreate()
+    )  # fmt: skip
+    for name in ("events", "experiment", "predictions"):
+        session.read.parquet(str(ROOT / "data" / f"{name}.parquet")).createOrReplaceTempView(name)
+    yield session
+    session.stop()

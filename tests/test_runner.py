@@ -99,7 +99,7 @@ def test_failure_is_isolated_and_old_report_kept(tmp_path, capsys):
     assert 'class="pill failed"' in index
 
 
-def test_hung_notebook_times_out(tmp_path, capsys):
+def test_hung_notebook_times_out(tmp_path):
     cfg = _config(tmp_path, [{"name": "hang", "notebook": str(FIXTURES / "hang.ipynb")}])
     out = tmp_path / "out"
     code = main(["run", str(cfg), "--out", str(out), "--run-id", "h", "--timeout", "5",

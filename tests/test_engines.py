@@ -1,0 +1,68 @@
+"""Every analysis gives DuckDB's numbers (to 1e-9) on a real PostgreSQL server and on real
+PySpark in local mode: the same ibis expressions, other engines."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import FEATURES, METRICS, assert_close
+
+from aipm_nb import cohort, experiment, model
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param("postgres", marks=pytest.mark.postgres),
+            pytest.param("spark", marks=pytest.mark.spark)],
+)  # fmt: skip
+def engine(request):
+    """The source to pass with ``table=``: a connection URL or a SparkSession."""
+    return request.getfixturevalue("pg_url" if request.param == "postgres" else "spark_session")
+
+
+def test_ab(engine):
+    opts = dict(time_col="first_exposure", segment_cols=["platform"])
+    other = experiment.analyze_experiment(engine, METRICS, table="experiment", **opts)
+    duck = experiment.analyze_experiment("sample:experiment", METRICS, **opts)
+    assert_close(other.to_dict(), duck.to_dict())
+    assert_close(other.segments_to_pandas().to_dict("list"),
+                 duck.segments_to_pandas().to_dict("list"))  # fmt: skip
+
+
+@pytest.mark.parametrize("kwargs", [
+    {}, {"period": "month", "retention_type": "on_or_after"},
+    {"period": "day", "max_periods": 5},
+    {"activation_events": ["session_start"], "return_events": ["purchase"]},
+])  # fmt: skip
+def test_cohort(engine, kwargs):
+    other = cohort.analyze_cohorts(engine, table="events", **kwargs)
+    duck = cohort.analyze_cohorts("sample:events", **kwargs)
+    assert_close(other.to_dict(), duck.to_dict())
+
+
+def test_cohort_engagement(engine):
+    ev_other = cohort.prepare_events(engine, table="events", extra_columns=["platform"])
+    ev_duck = cohort.prepare_events("sample:events", extra_columns=["platform"])
+    for kw in ({"segment_col": "platform"}, {"adoption_event": "ai_assist_used"}):
+        a = cohort.compare_retention(events=ev_other, **kw)
+        b = cohort.compare_retention(events=ev_duck, **kw)
+        assert_close(a.tests.to_dict("list"), b.tests.to_dict("list"))
+    pd.testing.assert_frame_equal(cohort.lifecycle(ev_other), cohort.lifecycle(ev_duck))
+    pd.testing.assert_frame_equal(cohort.revenue_curves(ev_other, "revenue"),
+                                  cohort.revenue_curves(ev_duck, "revenue"), rtol=1e-9)  # fmt: skip
+    d_o, m_o = cohort.active_users(ev_other)
+    d_d, m_d = cohort.active_users(ev_duck)
+    assert d_o.dau.tolist() == d_d.dau.tolist()
+    assert m_o.mau.tolist() == m_d.mau.tolist()
+
+
+def test_model(engine):
+    opts = dict(segment_cols=["platform", "model_version"], feature_cols=FEATURES,
+                metric_floor=0.7)  # fmt: skip
+    other = model.analyze_model(engine, table="predictions", **opts)
+    duck = model.analyze_model("sample:predictions", **opts)
+    assert_close(other.to_dict(), duck.to_dict())
+    assert_close(other.windows.drop(columns="window").to_dict("list"),
+                 duck.windows.drop(columns="window").to_dict("list"))  # fmt: skip
