@@ -10,13 +10,14 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from aipm_nb import config
 from aipm_nb.errors import AipmNbError, ConfigError
-from aipm_nb.sources import redact
+from aipm_nb.reports.redaction import redact
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
@@ -29,20 +30,30 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from aipm_nb.runner import run_reports
+    from aipm_nb.reports.execute import IndexNotUpdated, RunInterrupted, run_reports
 
-    run_id, results = run_reports(
-        args.config,
-        out=args.out,
-        only=args.only or (),
-        run_id=args.run_id,
-        jobs=args.jobs,
-        show_code=args.show_code,
-        timeout=args.timeout,
-        progress=not args.no_progress,
-    )
+    try:
+        run_id, results = run_reports(
+            args.config,
+            out=args.out,
+            only=args.only or (),
+            run_id=args.run_id,
+            jobs=args.jobs,
+            show_code=args.show_code,
+            timeout=args.timeout,
+            progress=not args.no_progress and sys.stderr.isatty(),
+        )
+    except RunInterrupted as exc:
+        name = "SIGTERM" if exc.signum == signal.SIGTERM else "Ctrl-C"
+        stopped = ", ".join(exc.stopped) or "none were running"
+        print(f"aipm-nb: stopped by {name}; killed the running reports ({stopped}); the partial "
+              f"run {exc.run_dir} is not listed in the index", file=sys.stderr)  # fmt: skip
+        return exc.exit_code
+    except IndexNotUpdated as exc:
+        print(f"aipm-nb: {exc}", file=sys.stderr)
+        return 1
     failed = [r.name for r in results if r.status != "ok"]
-    out = Path(args.out) if args.out else Path(args.config).resolve().parent / "reports"
+    out = Path(args.out) if args.out is not None else Path(args.config).resolve().parent / "reports"
     print(f"run {run_id}: {len(results) - len(failed)} ok, {len(failed)} failed; "
           f"index: {out / 'index.html'}")  # fmt: skip
     if failed:
@@ -52,7 +63,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from aipm_nb.runner import load_config, validate_config
+    from aipm_nb.reports.config import load_config, validate_config
 
     specs, base = load_config(args.config)
     problems = validate_config(specs, base, check_sources=True)
@@ -65,7 +76,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from aipm_nb.runner import inspect_parameters
+    from aipm_nb.reports.config import inspect_parameters
 
     for nb in sorted(Path(args.folder).glob("*.ipynb")):
         print(nb.as_posix())
@@ -75,6 +86,16 @@ def _cmd_list(args: argparse.Namespace) -> int:
             help_ = f"  # {p['help']}" if p["help"] else ""
             print(f"  {name:<18} {p['type']:<6} = {default}{help_}")
     return 0
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds; got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=None, help="reports at once (default: cores)")
     p.add_argument("--out", default=None, help="output folder (default: reports/ beside config)")
     p.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
-    p.add_argument("--timeout", type=float, default=600, help="seconds per report (default 600)")
+    p.add_argument("--timeout", type=_positive_seconds, default=600,
+                   help="wall-clock seconds per report (default 600)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_run)
 
@@ -123,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("aipm-nb: interrupted; the partial run is not listed in the index", file=sys.stderr)
         return 130
+    except OSError as exc:  # the environment (disk, permissions), not a bug: one line
+        print(f"aipm-nb: error: {redact(str(exc))}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

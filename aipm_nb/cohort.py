@@ -32,6 +32,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from aipm_nb.errors import DataError, ParameterError
+from aipm_nb.markup import md
 from aipm_nb.sources import open_source
 from aipm_nb.summary import json_safe
 
@@ -674,11 +675,11 @@ def summary_markdown(res: CohortResult, comparison: RetentionComparison | None =
             sig = "significant" if d.p_value < 0.05 else "not significant"
             word = "better" if d["diff"] > 0 else "worse"
             who = (
-                f"Adopters of {comparison.segment[8:]} retain {abs(d['diff']) * 100:.0f} pts "
+                f"Adopters of {md(comparison.segment[8:])} retain {abs(d['diff']) * 100:.0f} pts "
                 f"{word} than non-adopters"
                 if comparison.segment.startswith("adopted ")
-                else f"{comparison.segment}: {a} retain {abs(d['diff']) * 100:.0f} pts {word} "
-                f"than {b}"
+                else f"{md(comparison.segment)}: {md(a)} retain {abs(d['diff']) * 100:.0f} pts "
+                f"{word} than {md(b)}"
             )
             lines.append(
                 f"**{who}** at {unit} {kk} (95% CI {d.ci_lower * 100:+.0f} to "
@@ -691,14 +692,14 @@ def summary_markdown(res: CohortResult, comparison: RetentionComparison | None =
             best = curves.sort_values("retention")
             if len(best):
                 lines.append(
-                    f"By {comparison.segment} at {unit} {k}: best {best.segment.iloc[-1]} "
-                    f"({best.retention.iloc[-1]:.0%}), worst {best.segment.iloc[0]} "
+                    f"By {md(comparison.segment)} at {unit} {k}: best {md(best.segment.iloc[-1])} "
+                    f"({best.retention.iloc[-1]:.0%}), worst {md(best.segment.iloc[0])} "
                     f"({best.retention.iloc[0]:.0%}); chi-square p = {tests.p_value[k]:.2g}."
                 )
     lines.append(
         f"{res.users:,} users in {len(res.cohorts)} "
         f"{ {'day': 'daily', 'week': 'weekly', 'month': 'monthly'}[unit] } cohorts; periods in "
-        f"{res.timezone}; cells ending after {res.as_of:%Y-%m-%d %H:%M} are incomplete (blank)."
+        f"{md(res.timezone)}; cells ending after {res.as_of:%Y-%m-%d %H:%M} are incomplete (blank)."
     )
     return "\n\n".join(lines)
 

@@ -32,6 +32,7 @@ import pandas as pd
 from aipm_nb import config
 from aipm_nb import stats as st
 from aipm_nb.errors import DataError, ParameterError
+from aipm_nb.markup import md
 from aipm_nb.sources import open_source
 from aipm_nb.summary import json_safe
 
@@ -894,9 +895,9 @@ def arm_histograms(
 def summary_markdown(res: ExperimentResult) -> str:
     """The executive summary: the decision, why, and the headline numbers, in Markdown."""
     label = res.decision.recommendation.replace("_", " ").upper()
-    variant = f" — {res.decision.variant}" if res.decision.variant else ""
+    variant = f" — {md(res.decision.variant)}" if res.decision.variant else ""
     lines = [f"### Recommendation: {label}{variant}", ""]
-    lines += [f"- {r}" for r in res.decision.reasons]
+    lines += [f"- {md(r)}" for r in res.decision.reasons]
     lines += [
         "",
         "| metric | variant | relative effect | 95% CI | adjusted p | verdict |",
@@ -904,12 +905,12 @@ def summary_markdown(res: ExperimentResult) -> str:
     ]
     for m in res.metrics:
         verdict = "better" if m.improved else "worse" if m.harmed else "no significant change"
-        name = f"{m.metric} (guardrail)" if m.guardrail else m.metric
+        name = md(m.metric) + (" (guardrail)" if m.guardrail else "")
         lines.append(
-            f"| {name} | {m.variant} | **{m.rel_effect:+.2%}** | {m.rel_ci_lower:+.2%} to "
+            f"| {name} | {md(m.variant)} | **{m.rel_effect:+.2%}** | {m.rel_ci_lower:+.2%} to "
             f"{m.rel_ci_upper:+.2%} | {m.p_value_adjusted:.3g} | {verdict} |"
         )
-    n = ", ".join(f"{k}: {v:,}" for k, v in res.srm.counts.items())
+    n = ", ".join(f"{md(k)}: {v:,}" for k, v in res.srm.counts.items())
     lines += [
         "",
         f"{res.rows:,} units ({n}); α = {res.alpha}, {res.correction} correction over "

@@ -26,6 +26,7 @@ from scipy import stats as sps
 
 from aipm_nb import config
 from aipm_nb.errors import DataError, ParameterError
+from aipm_nb.markup import md
 from aipm_nb.sources import open_source
 from aipm_nb.summary import json_safe
 
@@ -682,11 +683,11 @@ def summary_markdown(res: ModelResult) -> str:
                  f"{res.reference_end:%d %b %Y}).")  # fmt: skip
     moved = d.iloc[1:][d.iloc[1:].status != "stable"]
     if len(moved):
-        lines.append("Drifted features: " + ", ".join(
-            f"{c} PSI {r.psi:.2f} ({r.status})" for c, r in moved.iterrows()) + ".")  # fmt: skip
+        drifted = [f"{md(c)} PSI {r.psi:.2f} ({r.status})" for c, r in moved.iterrows()]
+        lines.append("Drifted features: " + ", ".join(drifted) + ".")
     if not res.segments.empty and res.segments.roc_auc.notna().any():
         w = res.segments.dropna(subset=["roc_auc"]).iloc[0]
-        lines.append(f"**Worst segment: {w.column} = {w['value']}** (AUC {w.roc_auc:.3f}, "
+        lines.append(f"**Worst segment: {md(w.column)} = {md(w['value'])}** (AUC {w.roc_auc:.3f}, "
                      f"{w.roc_auc_ci_lower:.3f}–{w.roc_auc_ci_upper:.3f}; {int(w.n_labelled):,} "
                      "labelled).")  # fmt: skip
     if res.chosen_threshold:

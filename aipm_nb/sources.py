@@ -40,6 +40,7 @@ from aipm_nb.errors import (
     SourceError,
     SourceNotFoundError,
 )
+from aipm_nb.reports.redaction import Scrubber, encode_password, redact, url_secrets
 
 __all__ = [
     "Source",
@@ -53,7 +54,6 @@ __all__ = [
 
 _DUCKDB_SUFFIXES = (".duckdb", ".ddb", ".db")
 _URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
-_SECRET_QUERY_KEYS = {"password", "pass", "pwd", "secret", "token", "key", "api_key", "apikey"}
 
 
 class Source(NamedTuple):
@@ -84,20 +84,6 @@ def resolve_env(value: Any) -> Any:
             )
         return os.environ[name]
     return value
-
-
-def redact(text: str) -> str:
-    """Hide passwords and tokens in connection URLs found in ``text``.
-
-    Examples:
-        >>> redact("postgresql://ana:s3cret@db.example.com:5432/prod")
-        'postgresql://ana:***@db.example.com:5432/prod'
-        >>> redact("snowflake://u@acct/db?password=hunter2&warehouse=wh")
-        'snowflake://u@acct/db?password=***&warehouse=wh'
-    """
-    text = re.sub(r"(://[^:/@\s]*):([^@\s/]+)@", r"\1:***@", str(text))
-    keys = "|".join(sorted(_SECRET_QUERY_KEYS))
-    return re.sub(rf"(?i)([?&](?:{keys})=)[^&\s]+", r"\1***", text)
 
 
 def describe_source(source: Any, table: str | None = None) -> str:
@@ -285,7 +271,8 @@ def _open_path(path: str, table: str | None, label: str) -> ir.Table:
 
 
 def _open_url(url: str, table: str | None, label: str) -> ir.Table:
-    parts = urlsplit(url)
+    secret = url_secrets(url)
+    parts = urlsplit(encode_password(url))
     query = parse_qsl(parts.query, keep_blank_values=True)
     table = table or next((v for k, v in query if k == "table"), None)
     rest = urlencode([(k, v) for k, v in query if k != "table"])
@@ -293,7 +280,9 @@ def _open_url(url: str, table: str | None, label: str) -> ir.Table:
     try:
         con = ibis.connect(clean)
     except Exception as exc:
-        raise SourceError(f"could not connect to {label}: {_first_line(exc)}") from exc
+        raise SourceError(
+            f"could not connect to {label}: {Scrubber(secret).text(_first_line(exc))}"
+        ) from None
     return _pick_table(con, table, label)
 
 

@@ -6,14 +6,14 @@ import datetime as dt
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from aipm_nb import config
 from aipm_nb.errors import ParameterError
-from aipm_nb.sources import redact
+from aipm_nb.files import atomic_write
+from aipm_nb.reports.redaction import redact
 
 __all__ = ["KINDS", "build_summary", "json_safe", "redact_parameters", "write_summary"]
 
@@ -88,18 +88,5 @@ def write_summary(path: str | os.PathLike[str] | None, summary: Mapping[str, Any
     """Write ``summary`` to ``path`` atomically (temporary file, then rename). No-op on None."""
     if path is None or path == "":
         return None
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(summary, indent=2, allow_nan=False, ensure_ascii=False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, text + "\n")

@@ -6,9 +6,11 @@ import datetime as dt
 import html
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from aipm_nb.files import atomic_write
 
 __all__ = ["headline", "render_report", "write_index"]
 
@@ -161,22 +163,38 @@ def render_report(
     return body
 
 
-def _load_runs(out_dir: Path) -> list[dict[str, Any]]:
+def _valid_manifest(run: Any) -> bool:
+    if not isinstance(run, dict) or not isinstance(run.get("run_id"), str):
+        return False
+    reports = run.get("reports")
+    return isinstance(reports, list) and all(
+        isinstance(r, dict) and isinstance(r.get("name"), str) and isinstance(r.get("status"), str)
+        for r in reports
+    )
+
+
+def _load_runs(out_dir: Path, warn: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Every readable ``run.json`` under ``out_dir``; malformed ones are skipped with a warning."""
     runs = []
     for manifest in out_dir.glob("*/run.json"):
         try:
-            runs.append(json.loads(manifest.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
+            run = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            run, why = None, f"unreadable ({exc})"
+        else:
+            why = "not a run manifest (expected run_id and a list of reports)"
+        if not _valid_manifest(run):
+            if warn:
+                warn(f"aipm-nb: warning: skipped {manifest} in the index: {why}")
             continue
-    runs.sort(key=lambda r: (r.get("started_at", ""), r.get("run_id", "")), reverse=True)
+        runs.append(run)
+    runs.sort(key=lambda r: (str(r.get("started_at", "")), r["run_id"]), reverse=True)
     return runs
 
 
-def write_index(out_dir: Path) -> None:
+def write_index(out_dir: Path, *, warn: Callable[[str], None] | None = None) -> None:
     """(Re)write ``index.html`` and ``latest.json`` from every run's ``run.json``."""
-    from aipm_nb.runner import atomic_write
-
-    runs = _load_runs(out_dir)
+    runs = _load_runs(out_dir, warn)
     latest_good: dict[str, dict[str, Any]] = {}
     for run in runs:
         for r in run.get("reports", []):
