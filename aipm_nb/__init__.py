@@ -10,7 +10,9 @@ Modules, one concern each:
 * `aipm_nb.stats`: the statistics on aggregates (Welch, delta method, CUPED, SRM, corrections).
 * `aipm_nb.plots`: matplotlib figures of results (never computes statistics).
 * `aipm_nb.summary`: the JSON summary every notebook writes (DESIGN section 5).
-* `aipm_nb.runner`, `aipm_nb.report_html`: ``aipm-nb run``: papermill runs into HTML + JSON + index.
+* `aipm_nb.reports`: ``aipm-nb run`` / ``validate``: papermill runs into HTML + JSON + index,
+  parameter and source checks, and the one owner of secret redaction.
+* `aipm_nb.markup`: escaping of data values for Markdown/HTML; `aipm_nb.files`: atomic writes.
 * `aipm_nb.config`: defaults; `aipm_nb.errors`: the exception hierarchy; `aipm_nb.cli`: ``aipm-nb``.
 """
 
@@ -28,7 +30,8 @@ from aipm_nb.errors import (
 )
 from aipm_nb.experiment import analyze_experiment
 from aipm_nb.model import analyze_model
-from aipm_nb.sources import Source, check_columns, load_table, open_source, redact
+from aipm_nb.reports.redaction import redact
+from aipm_nb.sources import Source, check_columns, load_table, open_source
 
 __version__ = "0.1.0"
 

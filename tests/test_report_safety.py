@@ -53,8 +53,9 @@ def _notebook(path: Path, parameters: str, *cells: str, markdown: str | None = N
 
 WRITE_SUMMARY = """
 from aipm_nb.summary import build_summary, write_summary
-write_summary(summary_path, build_summary("cohort", title=str(title), parameters={}, data={"rows": 1},
-    result={"period": "week", "retention_type": "on", "cohorts": [], "average_retention": []}))
+result = {"period": "week", "retention_type": "on", "cohorts": [], "average_retention": []}
+summary = build_summary("cohort", title=str(title), parameters={}, data={"rows": 1}, result=result)
+write_summary(summary_path, summary)
 """
 
 
@@ -131,7 +132,7 @@ def test_data_values_never_run_script(tmp_path):
     for page in [out / "index.html", *sorted((out / "x").glob("*.html"))]:
         dom = _dom(page)
         assert not _title(dom).startswith("XSS-"), f"script ran in {page.name}: {_title(dom)}"
-        assert "<img src=\"x\"" not in dom and "<script>document.title" not in dom, page.name
+        assert '<img src="x"' not in dom and "<script>document.title" not in dom, page.name
         if page.name != "index.html":  # the payload shows as text
             assert "&lt;img src=x onerror=" in dom, page.name
 
