@@ -21,7 +21,7 @@ import datetime as dt
 import html
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import ibis
@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from aipm_nb.errors import DataError, ParameterError
+from aipm_nb.errors import DataError, ParameterError, SchemaError
 from aipm_nb.markup import md
 from aipm_nb.sources import open_source
 from aipm_nb.summary import json_safe
@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 PERIODS = ("day", "week", "month")
+#: Segment label of users whose segment value at their first event is null.
+NULL_SEGMENT = "(null)"
 RETENTION_TYPES = ("on", "on_or_after")
 _EPOCH_MONDAY = dt.date(1970, 1, 5)
 _TZ_BACKENDS = ("duckdb", "postgres")  # engines with timezone(zone, timestamptz)
@@ -94,6 +96,20 @@ class Events:
     timezone: str
     rows: int
     last_event: pd.Timestamp
+    warnings: tuple[dict[str, str], ...] = ()
+
+    def bounded(self, as_of: pd.Timestamp) -> Events:
+        """The same events without those at or after ``as_of`` (local time)."""
+        return replace(self, table=self.table.filter(self.table["__ts"] < _literal_ts(as_of)))
+
+
+def _literal_ts(ts: pd.Timestamp) -> ir.Value:
+    return ibis.literal(ts.to_pydatetime(), type="timestamp")
+
+
+def _now_local(timezone: str) -> pd.Timestamp:
+    """The run's current time as local wall-clock time in ``timezone`` (naive)."""
+    return pd.Timestamp.now(tz=timezone or "UTC").tz_localize(None)
 
 
 def _period_index(ts: ir.TimestampValue, period: str) -> ir.IntegerValue:
@@ -149,7 +165,9 @@ def prepare_events(
     for c in extra_columns:
         required[c] = "any"
     # emptiness is checked below with the same query that finds the last event
-    src = open_source(source, table=table, required=required, name="events", allow_empty=True)
+    params = {user_col: "user_col", time_col: "time_col", event_col: "event_col"}
+    src = open_source(source, table=table, required=required, name="events", allow_empty=True,
+                      parameters=params)  # fmt: skip
     t = src.table
     ts = t[time_col]
     if ts.type().is_date():
@@ -165,14 +183,31 @@ def prepare_events(
         ts = _timezone(timezone, ts.cast(dtypes.Timestamp(timezone="UTC")))
     elif ts.type().timezone is not None:
         ts = _timezone("UTC", ts)
-    t = t.mutate(__user=t[user_col], __ts=ts).filter(ibis._["__ts"].notnull())
+    now = _literal_ts(_now_local(timezone))
+    user = src.table[user_col]
+    t = t.mutate(__user=t[user_col], __ts=ts).filter(
+        ibis._["__ts"].notnull() & ibis._["__user"].notnull() & (ibis._["__ts"] <= now)
+    )
     t = t.mutate(__p=_period_index(t["__ts"], period))
-    stats = src.table.aggregate(rows=src.table.count(), timed=ts.count(), last=ts.max())
-    stats = stats.to_pandas().iloc[0]
+    stats = src.table.aggregate(
+        rows=src.table.count(), timed=ts.count(), null_ids=user.isnull().sum(),
+        future=(ts > now).sum(), last=ts.max(where=user.notnull() & (ts <= now)),
+    ).to_pandas().iloc[0]  # fmt: skip
     if int(stats.rows) == 0:
-        raise DataError(f"{src.label} has no rows; expected at least one")
+        raise DataError(f"{src.label} has no rows; expected at least one", table=src.label)
     if int(stats.timed) == 0:
-        raise DataError(f"{src.label} has no rows with a {time_col!r} value")
+        raise DataError(f"{src.label} has no rows with a {time_col!r} value; set time_col= to "
+                        "the event time column", table=src.label, column=time_col)  # fmt: skip
+    warnings = []
+    if int(stats.null_ids or 0):
+        warnings.append({"code": "null_ids", "message": f"{int(stats.null_ids):,} events have "
+                         f"a null {user_col!r} and were left out"})  # fmt: skip
+    if int(stats.future or 0):
+        warnings.append({"code": "future_events", "message": f"{int(stats.future):,} events are "
+                         "dated after the time of this run and were left out"})  # fmt: skip
+    if pd.isna(stats["last"]):
+        raise DataError(f"{src.label} has no event with a user id dated before now",
+                        table=src.label)  # fmt: skip
     if act or ret:
         names = set(t.select(e=t[event_col].cast("string")).distinct().limit(10_000).to_pandas().e)
         for kind, evs in (("activation_events", act), ("return_events", ret)):
@@ -182,9 +217,11 @@ def prepare_events(
                     f"{src.label}: {kind} {missing} never occur in column {event_col!r}; "
                     f"events present: {', '.join(sorted(map(str, names))[:15])}"
                 )
+    has_events = event_col in src.table.columns
     return Events(
-        t, src.label, period, user_col, time_col, event_col if (act or ret) else None,
+        t, src.label, period, user_col, time_col, event_col if has_events else None,
         act, ret, timezone or "UTC", int(stats.rows), pd.Timestamp(stats["last"]),
+        tuple(warnings),
     )  # fmt: skip
 
 
@@ -216,8 +253,8 @@ def _activity(ev: Events) -> ir.Table:
 
 
 def _resolve_as_of(ev: Events, as_of: Any) -> pd.Timestamp:
-    if as_of is None:
-        return ev.last_event.normalize() + pd.Timedelta(days=1)
+    if as_of is None:  # midnight after the last event, never later than now
+        return min(ev.last_event.normalize() + pd.Timedelta(days=1), _now_local(ev.timezone))
     try:
         ts = pd.Timestamp(as_of)
     except (ValueError, TypeError):
@@ -334,6 +371,8 @@ def analyze_cohorts(
         timezone=timezone, table=table,
     )  # fmt: skip
     as_of_ts = _resolve_as_of(ev, as_of)
+    if as_of is not None:
+        ev = ev.bounded(as_of_ts)  # an explicit as_of bounds the data too
     act = _activity(ev)
     # Without an activation filter the cohort is the first active period, so one pass over
     # the distinct (user, period) pairs gives cohorts, sizes (k = 0) and retention together.
@@ -393,7 +432,7 @@ def _assemble(ev: Events, sizes: pd.DataFrame, counts: pd.DataFrame, retention_t
             "retention": np.where(users > 0, kept / users, np.nan),
             "ci_lower": lo, "ci_upper": hi, "users": users.astype(int),
         }, index=pd.Index(ks, name="k"))  # fmt: skip
-    warnings = []
+    warnings = list(ev.warnings)
     small = int((size < 30).sum())
     if small:
         warnings.append(
@@ -461,13 +500,17 @@ def compare_retention(
     t = ev.table
     if segment_col:
         first = t.group_by("__user").aggregate(
-            __seg=t[segment_col].cast("string").argmin(t["__ts"])
+            __seg=t[segment_col].cast("string").argmin(t["__ts"]).fill_null(NULL_SEGMENT)
         )
         label = segment_col
     else:
         evcol = ev.event_col or event_options.get("event_col", "event_name")
         if evcol not in t.columns:
-            raise ParameterError(f"{ev.label} has no column {evcol!r} for adoption_event")
+            raise SchemaError(
+                f"{ev.label} has no column {evcol!r} for adoption_event; set event_col= to the "
+                "column holding event names",
+                table=ev.label, column=evcol,
+            )  # fmt: skip
         adopted = (
             t.filter(t[evcol] == adoption_event)
             .join(coh, "__user")
@@ -489,9 +532,7 @@ def compare_retention(
     for v in values:
         users = seg_table.filter(seg_table["__seg"] == v).select("__user")
         sub = ev.table.semi_join(users, "__user")
-        ev_v = Events(sub, ev.label, ev.period, ev.user_col, ev.time_col, ev.event_col,
-                      ev.activation_events, ev.return_events, ev.timezone, ev.rows,
-                      ev.last_event)  # fmt: skip
+        ev_v = replace(ev, table=sub)
         results[str(v)] = analyze_cohorts(None, events=ev_v, retention_type=retention_type,
                                           max_periods=max_periods, as_of=as_of)  # fmt: skip
     curves = pd.concat(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 #: Folder holding the sample data (``make data`` / ``aipm-nb data`` write it).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
@@ -24,8 +26,8 @@ CORRECTION = "holm"
 #: Target power for the minimum detectable effect and sample-size planning.
 POWER = 0.8
 
-#: Probability clipping of log loss (scikit-learn's convention).
-LOG_LOSS_EPS = 1e-15
+#: Probability clipping of log loss: float64's machine epsilon, as scikit-learn >= 1.5 clips.
+LOG_LOSS_EPS = float(np.finfo(np.float64).eps)
 #: Number of equal-width bins of the calibration table / ECE.
 CALIBRATION_BINS = 10
 #: Number of quantile bins of PSI and the floor applied to bin shares.

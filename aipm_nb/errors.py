@@ -35,7 +35,29 @@ class SchemaError(AipmNbError, ValueError):
 
 class DataError(AipmNbError, ValueError):
     """The data has the right shape but values the analysis cannot use (empty table, scores
-    outside [0, 1], a unit in two variants, ...)."""
+    outside [0, 1], a unit in two variants, ...).
+
+    Attributes:
+        table: Human-readable name of the table, when known.
+        column: The offending column, when there is one.
+        count: How many rows or units are affected, when counted.
+        examples: A few offending values.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str | None = None,
+        column: str | None = None,
+        count: int | None = None,
+        examples: list[object] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.table = table
+        self.column = column
+        self.count = count
+        self.examples = list(examples or [])
 
 
 class ParameterError(AipmNbError, ValueError):

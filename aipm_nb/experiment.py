@@ -315,14 +315,39 @@ def _arm_aggregates(
     return df.fillna({c: 0 for c in df.columns if c.endswith(("_n", "_s", "_ss"))})
 
 
-def _check_units(t: ir.Table, unit_col: str, variant_col: str, label: str) -> None:
-    """One row per unit, and no unit in two variants (engine-side).
+def _check_units(
+    t: ir.Table,
+    unit_col: str,
+    variant_col: str,
+    label: str,
+    float_cols: Sequence[str] = (),
+    *,
+    unique: bool = True,
+) -> int:
+    """One row per unit, no unit in two variants, no ±inf in a metric (engine-side); returns
+    the number of rows with a null unit id (left out by the caller).
 
-    An exact ``count(*) = count(DISTINCT unit)`` settles the usual case in one cheap query;
-    only when it fails does a per-unit grouping find how many units and which."""
-    c = t.aggregate(rows=t.count(), units=t[unit_col].nunique()).to_pandas().iloc[0]
-    if int(c.rows) == int(c.units) and int(c.units) > 0:
-        return
+    An exact ``count(*) = count(DISTINCT unit)`` settles the usual case in one cheap query that
+    also counts null ids and infinite values; only when it fails does a per-unit grouping find
+    how many units and which."""
+    aggs: dict[str, ir.Value] = {"rows": t.count(), "null_ids": t[unit_col].isnull().sum()}
+    if unique:
+        aggs["units"] = t[unit_col].nunique()
+    for i, c in enumerate(float_cols):
+        aggs[f"inf{i}"] = t[c].cast("float64").isinf().sum()
+    c = t.aggregate(**aggs).to_pandas().iloc[0]
+    for i, col in enumerate(float_cols):
+        n_inf = int(c[f"inf{i}"] or 0)
+        if n_inf:
+            raise DataError(
+                f"{label} column {col!r} has {n_inf:,} infinite values (inf or -inf); a mean "
+                "or a sum cannot use them — replace them with a finite value or null",
+                table=label, column=col, count=n_inf,
+            )  # fmt: skip
+    null_ids = int(c.null_ids or 0)
+    if not unique or (int(c.rows) - null_ids == int(c.units) and int(c.units) > 0):
+        return null_ids
+    t = t.filter(t[unit_col].notnull())
     g = t.group_by(unit_col).aggregate(rows=t.count(), variants=t[variant_col].nunique())
     bad = g.filter(g.rows > 1).order_by(ibis.desc("variants"), unit_col).limit(3).to_pandas()
     if len(bad):
@@ -333,13 +358,16 @@ def _check_units(t: ir.Table, unit_col: str, variant_col: str, label: str) -> No
             raise DataError(
                 f"{label}: {n_multi} units appear in more than one variant (e.g. {unit_col} "
                 f"{', '.join(map(str, ex))}); each unit must be assigned to exactly one "
-                f"variant — fix the assignment or drop these units"
-            )
+                f"variant — fix the assignment or drop these units",
+                table=label, column=unit_col, count=n_multi, examples=ex,
+            )  # fmt: skip
         raise DataError(
             f"{label}: {n_bad} units have more than one row (e.g. {unit_col} "
             f"{', '.join(map(str, bad[unit_col].tolist()))}); expected one row per unit — "
-            "aggregate the metrics per unit first"
-        )
+            "aggregate the metrics per unit first",
+            table=label, column=unit_col, count=n_bad, examples=bad[unit_col].tolist(),
+        )  # fmt: skip
+    return null_ids
 
 
 def _arms_for(metric: Metric, i: int, row: pd.Series, label: str, variant: str) -> dict[str, Any]:
@@ -548,18 +576,33 @@ def analyze_experiment(
         required[time_col] = "timestamp"
     for s in segment_cols:
         required[s] = "any"
+    params = {unit_col: "unit_col", variant_col: "variant_col"}
+    if time_col:
+        params[time_col] = "time_col"
     src = open_source(source, table=table, required=required, name="experiment",
-                      allow_empty=True)  # fmt: skip
+                      allow_empty=True, parameters=params)  # fmt: skip
     t, label = src.table, src.label
+    control = str(control)
+    if expected_shares:
+        expected_shares = {str(k): v for k, v in expected_shares.items()}
     t = t.mutate(**{variant_col: t[variant_col].cast("string")})
-    if check_units:
-        _check_units(t, unit_col, variant_col, label)
+    float_cols = sorted({c for m in mets for c in m.columns if t[c].type().is_floating()})
+    null_ids = _check_units(t, unit_col, variant_col, label, float_cols, unique=check_units)
+    if null_ids:
+        t = t.filter(t[unit_col].notnull())
 
     agg = _arm_aggregates(t, variant_col, mets)
     if agg.empty:
         raise DataError(f"{label} has no rows; expected at least one")
     null_variant = agg[variant_col].isna()
     warnings: list[dict[str, str]] = []
+    if null_ids:
+        warnings.append(
+            {
+                "code": "null_ids",
+                "message": f"{null_ids:,} rows have a null {unit_col!r} and were left out",
+            }
+        )
     if null_variant.any():
         n_null = int(agg.loc[null_variant, "__units"].sum())
         warnings.append(

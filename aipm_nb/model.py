@@ -25,7 +25,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from aipm_nb import config
-from aipm_nb.errors import DataError, ParameterError
+from aipm_nb.errors import DataError, ParameterError, SchemaError
 from aipm_nb.markup import md
 from aipm_nb.sources import open_source
 from aipm_nb.summary import json_safe
@@ -402,12 +402,16 @@ def analyze_model(
     if window_metric not in METRIC_KEYS or window_metric == "ece":
         raise ParameterError(f"window_metric must be one of {METRIC_KEYS[:-1]}; got "
                              f"{window_metric!r}")  # fmt: skip
-    required = {score_col: "numeric", label_col: "numeric", time_col: "timestamp"}
+    required = {score_col: "numeric", label_col: "any", time_col: "timestamp"}
     required |= {c: "any" for c in segment_cols}
     required |= {c: "numeric" for c in feature_cols}
+    params = {score_col: "score_col", label_col: "label_col", time_col: "time_col"}
+    params |= {c: "segment_cols" for c in segment_cols} | {c: "feature_cols" for c in feature_cols}
+    # allow_empty: the checks below count the rows
     src = open_source(source, table=table, required=required, name="predictions",
-                      allow_empty=True)  # the checks below count the rows  # fmt: skip
+                      allow_empty=True, parameters=params)  # fmt: skip
     t, label = src.table, src.label
+    t = _numeric_label(t, label_col, label)
     warnings: list[dict[str, str]] = []
     s, y = t[score_col].cast("float64"), t[label_col].cast("float64")
     chk = t.aggregate(
@@ -434,8 +438,12 @@ def analyze_model(
         warnings.append({"code": "no_labels", "message":
                          f"all {n:,} rows have a null {label_col!r}: label metrics are empty; "
                          "drift and volume are still computed"})  # fmt: skip
+    if n > 1 and chk.smin == chk.smax:
+        warnings.append({"code": "constant_score", "message":
+                         f"every {score_col!r} is {chk.smax:g}: the model ranks nothing (ROC AUC "
+                         "0.5) — check that the right column is used"})  # fmt: skip
     t0, t1 = pd.Timestamp(chk.t0), pd.Timestamp(chk.t1)
-    ref_end = t0 + (t1 - t0) / 2 if reference_end is None else pd.Timestamp(reference_end)
+    ref_end = t0 + (t1 - t0) / 2 if reference_end is None else _like(reference_end, t0)
     if not t0 < ref_end <= t1:
         raise ParameterError(
             f"reference_end {ref_end} leaves an empty reference or current window; the data "
@@ -452,9 +460,10 @@ def analyze_model(
     if n_lab:
         if counts.pos.sum() == 0 or counts.neg.sum() == 0:
             cls = "positive" if counts.pos.sum() else "negative"
+            ap = "1.0 (every row is positive)" if cls == "positive" else "undefined"
             warnings.append({"code": "single_class", "message":
-                             f"every labelled row is {cls}: ROC AUC and PR AUC are "
-                             "undefined"})  # fmt: skip
+                             f"every labelled row is {cls}: ROC AUC is undefined and PR AUC "
+                             f"(average precision, as scikit-learn) is {ap}"})  # fmt: skip
         metrics = binary_metrics_from_counts(counts, threshold=threshold)
     if len(period[~period.__cur]):
         ref_m = binary_metrics_from_counts(period[~period.__cur], threshold=threshold)
@@ -648,6 +657,34 @@ def regression_metrics(
 
 # ---------------------------------------------------------------------------------------
 # presentation
+
+
+def _numeric_label(t: ir.Table, label_col: str, label: str) -> ir.Table:
+    """The label column as numbers; an all-null text column (a CSV export with no labels
+    yet) is an unlabelled column, not a schema error."""
+    dtype = t[label_col].type()
+    if dtype.is_numeric() or dtype.is_boolean() or dtype.is_null():
+        return t
+    if dtype.is_string() and int(t[label_col].count().to_pandas()) == 0:
+        return t.mutate(**{label_col: t[label_col].cast("float64")})
+    raise SchemaError(
+        f"{label} column {label_col!r} has type {dtype}; expected numeric 0/1 labels (null = not "
+        "yet labelled); set label_col= to a numeric column",
+        table=label, column=label_col,
+    )  # fmt: skip
+
+
+def _like(value: Any, ref: pd.Timestamp) -> pd.Timestamp:
+    """``value`` as a timestamp comparable with ``ref``: a naive one is read in ``ref``'s zone."""
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise ParameterError(f"reference_end {value!r} is not a date or timestamp") from None
+    if ref.tzinfo is not None and ts.tzinfo is None:
+        return ts.tz_localize(ref.tzinfo)
+    if ref.tzinfo is None and ts.tzinfo is not None:
+        return ts.tz_convert("UTC").tz_localize(None)
+    return ts
 
 
 def summary_markdown(res: ModelResult) -> str:

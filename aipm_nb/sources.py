@@ -127,6 +127,7 @@ def open_source(
     required: Mapping[str, str] | None = None,
     name: str = "table",
     allow_empty: bool = False,
+    parameters: Mapping[str, str] | None = None,
 ) -> Source:
     """Open ``source`` as an ibis table and check it.
 
@@ -137,6 +138,8 @@ def open_source(
             ``"string"``, ``"timestamp"``, ``"boolean"``), checked with `check_columns`.
         name: What the table is for (``"events"``, ``"experiment"``), used in messages.
         allow_empty: Whether a table with no rows is acceptable.
+        parameters: Column name -> the parameter that names it (``"time_col"``), so that a
+            message can say which parameter to set.
 
     Returns:
         The table and its label for messages.
@@ -157,7 +160,8 @@ def open_source(
     label = f"{name} ({describe_source(raw, table)})"
     t = _open(source, table, label)
     if required:
-        check_columns(t, required, table=label)
+        check_columns(t, required, table=label, parameters=parameters)
+        t = _parse_string_timestamps(t, required, label, parameters or {})
     if not allow_empty:
         try:
             n = int(t.count().execute())
@@ -166,6 +170,44 @@ def open_source(
         if n == 0:
             raise DataError(f"{label} has no rows; expected at least one")
     return Source(t, label)
+
+
+def _engine_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Timestamps with nanoseconds, which Arrow refuses to narrow, floored to microseconds."""
+    fix = {}
+    for col in df.columns:
+        dtype = df[col].dtype
+        if pd.api.types.is_datetime64_any_dtype(dtype) and getattr(dtype, "unit", "ns") == "ns":
+            fix[col] = df[col].dt.floor("us").astype(str(dtype).replace("[ns", "[us"))
+    return df.assign(**fix) if fix else df
+
+
+def _parse_string_timestamps(
+    t: ir.Table, required: Mapping[str, str], label: str, parameters: Mapping[str, str]
+) -> ir.Table:
+    """Timestamp columns stored as text (a DataFrame from a CSV export) parsed in the engine,
+    as DuckDB does when it reads the CSV; text that is not a timestamp is a `DataError`."""
+    cols = [c for c, kind in required.items() if kind == "timestamp" and t[c].type().is_string()]
+    if not cols:
+        return t
+    parsed = {c: t[c].try_cast("timestamp") for c in cols}
+    bad = {c: (t[c].notnull() & parsed[c].isnull()).sum() for c in cols}
+    first = {f"{c}__ex": t[c].min(where=t[c].notnull() & parsed[c].isnull()) for c in cols}
+    row = t.aggregate(**{f"{c}__bad": b for c, b in bad.items()}, **first).to_pandas().iloc[0]
+    for c in cols:
+        n_bad = int(row[f"{c}__bad"] or 0)
+        if n_bad:
+            where = f"; set {parameters[c]}= to a timestamp column" if c in parameters else ""
+            raise DataError(
+                f"{label} column {c!r} holds text that is not a timestamp in {n_bad:,} rows "
+                f"(e.g. {row[f'{c}__ex']!r}); expected ISO timestamps such as "
+                f"'2024-03-01 12:00:00'{where}",
+                table=label,
+                column=c,
+                count=n_bad,
+                examples=[row[f"{c}__ex"]],
+            )
+    return t.mutate(**parsed)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -177,7 +219,7 @@ def _open(source: Any, table: str | None, label: str) -> ir.Table:
     if isinstance(source, ir.Table):
         return source
     if isinstance(source, pd.DataFrame):
-        return ibis.memtable(source)
+        return ibis.memtable(_engine_frame(source))
     if hasattr(source, "sparkContext") and hasattr(source, "sql"):
         if not table:
             raise ParameterError(f"{label}: a Spark session needs table='name'")
@@ -305,16 +347,22 @@ def _pick_table(con: Any, table: str | None, label: str) -> ir.Table:
 
 _KIND_CHECKS = {
     "any": lambda dt: True,
-    "numeric": lambda dt: dt.is_numeric() or dt.is_boolean(),
+    "numeric": lambda dt: dt.is_numeric() or dt.is_boolean() or dt.is_null(),
     "integer": lambda dt: dt.is_integer(),
     "string": lambda dt: dt.is_string(),
-    "timestamp": lambda dt: dt.is_timestamp() or dt.is_date(),
+    "timestamp": lambda dt: dt.is_timestamp() or dt.is_date() or dt.is_string(),
     "boolean": lambda dt: dt.is_boolean(),
     "key": lambda dt: dt.is_string() or dt.is_integer(),
 }
 
 
-def check_columns(t: ir.Table, required: Mapping[str, str], *, table: str) -> None:
+def check_columns(
+    t: ir.Table,
+    required: Mapping[str, str],
+    *,
+    table: str,
+    parameters: Mapping[str, str] | None = None,
+) -> None:
     """Raise `SchemaError` unless ``t`` has every column of ``required`` with the right kind.
 
     Examples:
@@ -325,22 +373,28 @@ def check_columns(t: ir.Table, required: Mapping[str, str], *, table: str) -> No
         aipm_nb.errors.SchemaError: experiment has no column 'revenue' (expected numeric); ...
     """
     schema = t.schema()
+    parameters = parameters or {}
     for col, kind in required.items():
         if kind not in _KIND_CHECKS:
             raise ParameterError(
                 f"unknown column kind {kind!r}; expected one of {list(_KIND_CHECKS)}"
             )
+        what = "" if kind == "any" else f" (expected {kind})"
+        fix = f"; set {parameters[col]}=" if col in parameters else ""
         if col not in schema:
             present = ", ".join(schema.names[:30])
             raise SchemaError(
-                f"{table} has no column {col!r} (expected {kind}); columns present: {present}",
+                f"{table} has no column {col!r}{what}{fix}"
+                + (" to one of" if fix else "; columns present:")
+                + f" {present}",
                 table=table,
                 column=col,
             )
         dtype = schema[col]
         if not _KIND_CHECKS[kind](dtype):
             raise SchemaError(
-                f"{table} column {col!r} has type {dtype}; expected {kind}",
+                f"{table} column {col!r} has type {dtype}; expected {kind}"
+                + (f"{fix} to a {kind} column" if fix else ""),
                 table=table,
                 column=col,
             )

@@ -240,12 +240,21 @@ def test_bad_input(kwargs, error, match):
         cohort.analyze_cohorts(df, **kwargs)
 
 
-def test_string_timestamps_rejected_clearly():
-    df = pd.DataFrame({"user_id": [1], "event_time": ["2024-01-01"]})
-    with pytest.raises(
-        SchemaError, match="column 'event_time' has type string; expected timestamp"
-    ):
-        cohort.analyze_cohorts(df)
+def test_string_timestamps_parse_like_the_csv_and_bad_text_is_named(tmp_path):
+    """A DataFrame of text timestamps gives the same result as the same data read from CSV
+    (issue 11); text that is not a timestamp is a DataError naming column, count and example."""
+    rows = [(1, "2024-01-01 10:00:00", "a"), (1, "2024-01-09 08:00:00", "a"),
+            (2, "2024-01-02 00:00:00", "a"), (3, "2024-01-16 12:30:00", "a")]  # fmt: skip
+    df = pd.DataFrame(rows, columns=["user_id", "event_time", "event_name"])
+    df.to_csv(tmp_path / "ev.csv", index=False)
+    from_df = cohort.analyze_cohorts(df, as_of="2024-02-01")
+    from_csv = cohort.analyze_cohorts(str(tmp_path / "ev.csv"), as_of="2024-02-01")
+    pd.testing.assert_frame_equal(from_df.retention, from_csv.retention)
+    assert from_df.retention.iloc[0, 1] == pytest.approx(0.5)
+    bad = df.assign(event_time=["2024-01-01", "soon", "later", "2024-01-02"])
+    with pytest.raises(DataError, match=r"'event_time' holds text that is not a timestamp in 2 "
+                       r"rows \(e\.g\. 'later'\).*set time_col="):  # fmt: skip
+        cohort.analyze_cohorts(bad)
     with pytest.raises(DataError, match="has no rows"):
         cohort.analyze_cohorts(_events([(1, "2024-01-01", "a")]).iloc[:0])
 

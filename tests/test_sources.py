@@ -99,11 +99,16 @@ def test_csv_missing_user_id_names_column_and_file(tmp_path, frame):
 
 
 def test_wrong_type(frame):
+    """Text in a timestamp column is parsed; text that is no timestamp is a DataError with the
+    column, the count and an example; a column of the wrong kind is a SchemaError naming the
+    parameter to set."""
     bad = frame.assign(event_time=["x", "y", "z"])
-    with pytest.raises(
-        SchemaError, match="column 'event_time' has type string; expected timestamp"
-    ):
+    with pytest.raises(DataError, match=r"'event_time' holds text that is not a timestamp in 3"):
         open_source(bad, required=REQUIRED, name="events")
+    with pytest.raises(SchemaError, match=r"'user_id' has type string; expected numeric; set "
+                       r"user_col= to a numeric column"):  # fmt: skip
+        open_source(frame.assign(user_id=["a", "b", "c"]), required={"user_id": "numeric"},
+                    name="events", parameters={"user_id": "user_col"})  # fmt: skip
 
 
 def test_missing_file_and_glob(tmp_path):
