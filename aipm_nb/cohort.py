@@ -12,7 +12,9 @@ Conventions (DESIGN section 4, Amplitude/PostHog "first time" calendar retention
 * ``on`` retention[k] = share of the cohort active in period k; ``on_or_after`` = active in
   period k or any later one; k = 0 is 1.0;
 * a cell whose period has not fully ended by ``as_of`` is incomplete: null, never a low number.
-  ``as_of`` defaults to midnight after the latest event's day.
+  ``as_of`` defaults to midnight after the latest event's day, never later than now; an
+  explicit ``as_of`` also bounds the data. Null user ids and future events are left out with a
+  counted warning.
 """
 
 from __future__ import annotations
@@ -252,16 +254,21 @@ def _activity(ev: Events) -> ir.Table:
     return t.select("__user", "__p").distinct()
 
 
-def _resolve_as_of(ev: Events, as_of: Any) -> pd.Timestamp:
-    if as_of is None:  # midnight after the last event, never later than now
-        return min(ev.last_event.normalize() + pd.Timedelta(days=1), _now_local(ev.timezone))
+def _resolve_as_of(ev: Events, as_of: Any) -> tuple[Events, pd.Timestamp]:
+    """The events every cohort function reads, and ``as_of`` as local naive time.
+
+    ``as_of=None``: midnight after the last event, never later than now (future events were
+    already left out by `prepare_events`). An explicit ``as_of`` also bounds the data: events at
+    or after it are ignored (DESIGN section 4)."""
+    if as_of is None:
+        return ev, min(ev.last_event.normalize() + pd.Timedelta(days=1), _now_local(ev.timezone))
     try:
         ts = pd.Timestamp(as_of)
     except (ValueError, TypeError):
         raise ParameterError(f"as_of {as_of!r} is not a date or timestamp") from None
     if ts.tzinfo is not None:
         ts = ts.tz_convert(ev.timezone).tz_localize(None)
-    return ts
+    return ev.bounded(ts), ts
 
 
 def _complete(
@@ -370,9 +377,7 @@ def analyze_cohorts(
         activation_events=activation_events, return_events=return_events, period=period,
         timezone=timezone, table=table,
     )  # fmt: skip
-    as_of_ts = _resolve_as_of(ev, as_of)
-    if as_of is not None:
-        ev = ev.bounded(as_of_ts)  # an explicit as_of bounds the data too
+    ev, as_of_ts = _resolve_as_of(ev, as_of)
     act = _activity(ev)
     # Without an activation filter the cohort is the first active period, so one pass over
     # the distinct (user, period) pairs gives cohorts, sizes (k = 0) and retention together.
@@ -637,6 +642,7 @@ def revenue_curves(events: Events, revenue_col: str, *, max_periods: int = 12,
                    as_of: Any = None) -> pd.DataFrame:  # fmt: skip
     """Cumulative revenue per cohort user (LTV curve) by cohort and period k; incomplete
     cells null. Revenue of events before a user's cohort period is left out."""
+    events, as_of_ts = _resolve_as_of(events, as_of)
     t = events.table
     if revenue_col not in t.columns:
         raise ParameterError(f"{events.label} has no column {revenue_col!r}")
@@ -658,7 +664,6 @@ def revenue_curves(events: Events, revenue_col: str, *, max_periods: int = 12,
     wide = rev.pivot_table(index="__c", columns="k", values="revenue", aggfunc="sum")
     wide = wide.reindex(index=sizes.index.sort_values(), columns=range(max_periods + 1))
     cum = wide.fillna(0.0).cumsum(axis=1).div(sizes["size"].reindex(wide.index), axis=0)
-    as_of_ts = _resolve_as_of(events, as_of)
     cc, kk = np.meshgrid(wide.index.to_numpy(), np.arange(max_periods + 1), indexing="ij")
     complete = _complete(cc.ravel(), kk.ravel(), events.period, as_of_ts).reshape(cc.shape)
     cum = cum.where(complete)

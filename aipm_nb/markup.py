@@ -24,10 +24,13 @@ def md(value: Any) -> str:
     Examples:
         >>> md("<img src=x onerror=alert(1)>")
         '&lt;img src=x onerror=alert(1)&gt;'
+        >>> print(md("it's a 'quote'"))
+        it's a 'quote'
         >>> md("plan_a | b")
         'plan\\\\_a \\\\| b'
     """
-    text = html.escape(str(value), quote=True).replace("\n", " ")
+    # quote=False: Markdown renderers show '&#x27;' literally, and quotes cannot open a tag
+    text = html.escape(str(value), quote=False).replace("\n", " ")
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 

@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
 from aipm_nb import config
@@ -40,7 +41,7 @@ from aipm_nb.errors import (
     SourceError,
     SourceNotFoundError,
 )
-from aipm_nb.reports.redaction import Scrubber, encode_password, redact, url_secrets
+from aipm_nb.reports.redaction import Scrubber, encode_password, redact
 
 __all__ = [
     "Source",
@@ -177,7 +178,10 @@ def _engine_frame(df: pd.DataFrame) -> pd.DataFrame:
     fix = {}
     for col in df.columns:
         dtype = df[col].dtype
-        if pd.api.types.is_datetime64_any_dtype(dtype) and getattr(dtype, "unit", "ns") == "ns":
+        if not pd.api.types.is_datetime64_any_dtype(dtype):
+            continue
+        unit = getattr(dtype, "unit", None) or np.datetime_data(dtype)[0]
+        if unit == "ns":
             fix[col] = df[col].dt.floor("us").astype(str(dtype).replace("[ns", "[us"))
     return df.assign(**fix) if fix else df
 
@@ -313,7 +317,6 @@ def _open_path(path: str, table: str | None, label: str) -> ir.Table:
 
 
 def _open_url(url: str, table: str | None, label: str) -> ir.Table:
-    secret = url_secrets(url)
     parts = urlsplit(encode_password(url))
     query = parse_qsl(parts.query, keep_blank_values=True)
     table = table or next((v for k, v in query if k == "table"), None)
@@ -323,7 +326,7 @@ def _open_url(url: str, table: str | None, label: str) -> ir.Table:
         con = ibis.connect(clean)
     except Exception as exc:
         raise SourceError(
-            f"could not connect to {label}: {Scrubber(secret).text(_first_line(exc))}"
+            f"could not connect to {label}: {Scrubber([url]).text(_first_line(exc))}"
         ) from None
     return _pick_table(con, table, label)
 

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from aipm_nb.reports.config import ReportSpec
 
 __all__ = ["check_report"]
 
 
-def check_report(
-    spec: ReportSpec, base: Path, declared: Mapping[str, Mapping[str, Any]]
-) -> list[str]:
-    """Problems a run of ``spec`` would hit before its analysis starts, one line each."""
+def check_report(spec: ReportSpec, base: Path) -> list[str]:
+    """Problems a run of ``spec`` would hit when it opens its source, one line each.
+
+    Today this opens the source (file, URL, ``env:``); the analyses' own column and value
+    checks are not run here yet (issue 11, item 2)."""
     if "source" not in spec.parameters:
         return []
     from aipm_nb.sources import open_source

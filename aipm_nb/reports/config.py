@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from aipm_nb.errors import ConfigError
-from aipm_nb.reports.redaction import Scrubber, redact
+from aipm_nb.reports.redaction import Scrubber, redact, url_secrets
 
 __all__ = [
     "RESERVED_NAMES",
@@ -225,7 +225,7 @@ def validate_config(
         if check_sources and not found:
             from aipm_nb.reports.checks import check_report
 
-            problems += check_report(spec, base, declared_cache[spec.notebook])
+            problems += check_report(spec, base)
     scrubber = Scrubber(secret_values([s.parameters for s in specs]))
     return [scrubber.text(p) for p in problems]
 
@@ -241,8 +241,6 @@ def _walk(v: Any) -> list[Any]:
 def secret_values(parameters: Any) -> list[str]:
     """Values that must never appear in an output: resolved ``env:`` values and every string
     holding a URL password or secret query value (the `Scrubber` finds their fragments)."""
-    from aipm_nb.reports.redaction import url_secrets
-
     out = []
     for v in _walk(parameters):
         if not isinstance(v, str):

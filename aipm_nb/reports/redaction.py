@@ -140,6 +140,10 @@ def redact(text: str) -> str:
     return _TEXT_QUERY_RE.sub(r"\1***", text)
 
 
+def _is_binary_image(key: object) -> bool:
+    return isinstance(key, str) and key.startswith("image/") and not key.endswith("svg+xml")
+
+
 class Scrubber:
     """Removes known secret values (and all their fragments) and URL passwords from outputs."""
 
@@ -162,11 +166,20 @@ class Scrubber:
         return redact(value)
 
     def scrub(self, obj: Any) -> Any:
-        """A copy of a JSON-like object (notebook, summary) with every string scrubbed."""
+        """A copy of a JSON-like object (notebook, summary) with every string scrubbed.
+
+        Base64 image outputs (``image/png``...) are kept as they are: text cannot leak through
+        them, and a 4-character fragment matching by chance would corrupt the picture.
+
+        Examples:
+            >>> s = Scrubber(["postgresql://u:abcd/efgh@h/db"])
+            >>> s.scrub({"text/plain": "efgh!", "image/png": "QUJDRGVmZ2g="})
+            {'text/plain': '***!', 'image/png': 'QUJDRGVmZ2g='}
+        """
         if isinstance(obj, str):
             return self.text(obj)
         if isinstance(obj, dict):
-            return {k: self.scrub(v) for k, v in obj.items()}
+            return {k: v if _is_binary_image(k) else self.scrub(v) for k, v in obj.items()}
         if isinstance(obj, list | tuple):
             return [self.scrub(v) for v in obj]
         return obj
