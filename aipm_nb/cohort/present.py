@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import html
 import math
 
 import pandas as pd
 
 from aipm_nb.cohort.retention import CohortResult
 from aipm_nb.cohort.segments import RetentionComparison
-from aipm_nb.markup import md
+from aipm_nb.markup import html_text, md
 
 __all__ = ["summary_markdown"]
 
@@ -99,7 +98,7 @@ def retention_table(res: CohortResult) -> pd.DataFrame:
 
 def matrix_html(res: CohortResult) -> str:
     return (
-        f"<p><b>{html.escape(res.retention_type)}</b> retention by {html.escape(res.period)} "
+        f"<p><b>{html_text(res.retention_type)}</b> retention by {html_text(res.period)} "
         f"cohort ({len(res.cohorts)} cohorts, {res.users:,} users)</p>"
         + retention_table(res).to_html()
     )

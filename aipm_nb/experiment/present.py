@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 
 from aipm_nb.experiment.results import ExperimentResult
-from aipm_nb.markup import md
+from aipm_nb.markup import html_text, md
 
 __all__ = ["metric_table", "power_table", "summary_markdown"]
 
@@ -21,13 +19,13 @@ def render_html(res: ExperimentResult) -> str:
         "investigate": "#cf222e",
     }
     rec = res.decision.recommendation
-    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in res.decision.reasons)
+    reasons = "".join(f"<li>{html_text(r)}</li>" for r in res.decision.reasons)
     rows = []
     for m in res.metrics:
         sig = "✔" if m.significant else ""
         rows.append(
-            f"<tr><td>{html.escape(m.metric)}{' (guardrail)' if m.guardrail else ''}</td>"
-            f"<td>{html.escape(m.variant)}</td><td>{m.control_mean:.4g}</td>"
+            f"<tr><td>{html_text(m.metric)}{' (guardrail)' if m.guardrail else ''}</td>"
+            f"<td>{html_text(m.variant)}</td><td>{m.control_mean:.4g}</td>"
             f"<td>{m.variant_mean:.4g}</td><td><b>{m.rel_effect:+.2%}</b></td>"
             f"<td>{m.rel_ci_lower:+.2%} … {m.rel_ci_upper:+.2%}</td>"
             f"<td>{m.p_value:.3g}</td><td>{m.p_value_adjusted:.3g}</td>"
@@ -43,10 +41,10 @@ def render_html(res: ExperimentResult) -> str:
     return (
         f'<div class="aipm-result"><p style="font-size:1.2em">Recommendation: '
         f'<b style="color:{colors.get(rec, "#000")}">{rec.replace("_", " ").upper()}</b></p>'
-        f"<ul>{reasons}</ul><p>{html.escape(srm_txt)}</p>"
+        f"<ul>{reasons}</ul><p>{html_text(srm_txt)}</p>"
         "<table><thead><tr><th>metric</th><th>variant</th><th>control mean</th>"
         "<th>variant mean</th><th>rel. effect</th><th>95% CI</th><th>p</th>"
-        f"<th>p adj. ({html.escape(res.correction)})</th><th>chance to beat control</th>"
+        f"<th>p adj. ({html_text(res.correction)})</th><th>chance to beat control</th>"
         f"<th>significant</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
 

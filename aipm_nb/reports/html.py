@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from aipm_nb.files import atomic_write
+from aipm_nb.markup import html_text
 
 __all__ = ["headline", "render_report", "write_index"]
 
@@ -108,9 +108,7 @@ def _param_rows(parameters: Mapping[str, Any]) -> str:
     rows = []
     for k, v in parameters.items():
         text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
-        rows.append(
-            f"<tr><th>{html.escape(str(k))}</th><td><code>{html.escape(text)}</code></td></tr>"
-        )
+        rows.append(f"<tr><th>{html_text(str(k))}</th><td><code>{html_text(text)}</code></td></tr>")
     return "".join(rows)
 
 
@@ -142,8 +140,8 @@ def render_report(
     )
     status = result.status
     meta = (
-        f"{html.escape(result.name)} · {html.escape(result.notebook)} · run "
-        f"{html.escape(result.started_at)} · {result.duration_s:.1f} s"
+        f"{html_text(result.name)} · {html_text(result.notebook)} · run "
+        f"{html_text(result.started_at)} · {result.duration_s:.1f} s"
     )
     error = ""
     if result.error:
@@ -151,10 +149,10 @@ def render_report(
         error = (
             f'<div class="aipm-error"><b>This report failed{where}.</b> The output below stops '
             f"where it failed; earlier reports of this name are untouched."
-            f"<pre>{html.escape(result.error)}</pre></div>"
+            f"<pre>{html_text(result.error)}</pre></div>"
         )
     header = (
-        f'<style>{CSS}</style><div class="aipm-bar"><h1>{html.escape(str(title))} '
+        f'<style>{CSS}</style><div class="aipm-bar"><h1>{html_text(str(title))} '
         f'<span class="pill {status}">{status}</span></h1><div class="aipm-meta">{meta}</div>'
         f'{error}<details class="aipm-params"><summary>Parameters</summary>'
         f'<table class="aipm">{_param_rows(parameters)}</table></details></div>'
@@ -204,29 +202,29 @@ def write_index(out_dir: Path, *, warn: Callable[[str], None] | None = None) -> 
     def links(run_id: str, r: Mapping[str, Any]) -> str:
         outs = r.get("outputs") or {}
         return "".join(
-            f'<a href="{html.escape(run_id)}/{html.escape(outs[k])}">{label}</a>'
+            f'<a href="{html_text(run_id)}/{html_text(outs[k])}">{label}</a>'
             for k, label in (("html", "report"), ("json", "json"), ("ipynb", "notebook"))
             if k in outs
         )
 
     def hl(r: Mapping[str, Any]) -> str:
-        return "".join(f'<span class="hl">{html.escape(h)}</span>' for h in r.get("headline", []))
+        return "".join(f'<span class="hl">{html_text(h)}</span>' for h in r.get("headline", []))
 
     rows_latest = "".join(
-        f"<tr><td><b>{html.escape(n)}</b></td><td>{hl(r)}</td>"
-        f'<td class="run">{html.escape(r["run_id"])}</td>'
+        f"<tr><td><b>{html_text(n)}</b></td><td>{hl(r)}</td>"
+        f'<td class="run">{html_text(r["run_id"])}</td>'
         f'<td class="links">{links(r["run_id"], r)}</td></tr>'
         for n, r in sorted(latest_good.items())
     )
     rows_runs = []
     for run in runs:
         for r in run.get("reports", []):
-            err = f'<div class="err">{html.escape(r["error"])}</div>' if r.get("error") else ""
+            err = f'<div class="err">{html_text(r["error"])}</div>' if r.get("error") else ""
             rows_runs.append(
-                f'<tr><td class="run">{html.escape(run["run_id"])}</td>'
-                f"<td><b>{html.escape(r['name'])}</b>{err}</td>"
-                f'<td><span class="pill {html.escape(r["status"])}">{html.escape(r["status"])}'
-                f"</span></td><td>{html.escape(r.get('started_at', ''))}</td>"
+                f'<tr><td class="run">{html_text(run["run_id"])}</td>'
+                f"<td><b>{html_text(r['name'])}</b>{err}</td>"
+                f'<td><span class="pill {html_text(r["status"])}">{html_text(r["status"])}'
+                f"</span></td><td>{html_text(r.get('started_at', ''))}</td>"
                 f"<td>{r.get('duration_s', 0):.1f} s</td><td>{hl(r)}</td>"
                 f'<td class="links">{links(run["run_id"], r)}</td></tr>'
             )
