@@ -46,16 +46,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except RunInterrupted as exc:
         name = "SIGTERM" if exc.signum == signal.SIGTERM else "Ctrl-C"
         stopped = ", ".join(exc.stopped) or "none were running"
-        print(f"aipm-nb: stopped by {name}; killed the running reports ({stopped}); the partial "
-              f"run {exc.run_dir} is not listed in the index", file=sys.stderr)  # fmt: skip
+        print(
+            f"aipm-nb: stopped by {name}; killed the running reports ({stopped}); the partial "
+            f"run {exc.run_dir} is not listed in the index",
+            file=sys.stderr,
+        )
         return exc.exit_code
     except IndexNotUpdated as exc:
         print(f"aipm-nb: {exc}", file=sys.stderr)
         return 1
     failed = [r.name for r in results if r.status != "ok"]
     out = Path(args.out) if args.out is not None else Path(args.config).resolve().parent / "reports"
-    print(f"run {run_id}: {len(results) - len(failed)} ok, {len(failed)} failed; "
-          f"index: {out / 'index.html'}")  # fmt: skip
+    print(
+        f"run {run_id}: {len(results) - len(failed)} ok, {len(failed)} failed; "
+        f"index: {out / 'index.html'}"
+    )
     if failed:
         print(f"aipm-nb: failed reports: {', '.join(failed)}", file=sys.stderr)
         return 1
@@ -111,8 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=None, help="reports at once (default: cores)")
     p.add_argument("--out", default=None, help="output folder (default: reports/ beside config)")
     p.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
-    p.add_argument("--timeout", type=_positive_seconds, default=600,
-                   help="wall-clock seconds per report (default 600)")  # fmt: skip
+    p.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=600,
+        help="wall-clock seconds per report (default 600)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_run)
 

@@ -6,6 +6,8 @@ notebook or a scheduled report shows one readable line instead of a pandas/SQL t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class AipmNbError(Exception):
     """Base class of all aipm_nb errors."""
@@ -51,7 +53,7 @@ class DataError(AipmNbError, ValueError):
         table: str | None = None,
         column: str | None = None,
         count: int | None = None,
-        examples: list[object] | None = None,
+        examples: Sequence[object] | None = None,
     ) -> None:
         super().__init__(message)
         self.table = table

@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from aipm_nb.results import ci_label
+
 __all__ = [
     "ab_cumulative",
     "ab_distributions",
@@ -64,7 +66,7 @@ def ab_forest(result: Any, *, ax: Any = None) -> Any:
     ax.set_yticks(y, labels)
     ax.set_ylim(-0.7, len(ms) - 0.3)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel("relative effect vs control (%), 95% CI")
+    ax.set_xlabel(f"relative effect vs control (%), {ci_label(result.alpha)}")
     ax.set_title("Effects by metric")
     ax.grid(axis="x", alpha=0.3)
     return ax
@@ -82,8 +84,7 @@ def ab_cumulative(result: Any, *, ax: Any = None) -> Any:
         ax.plot(x, g.rel_effect * 100, marker="o", ms=3, label=v)
         ax.fill_between(x, g.rel_ci_lower * 100, g.rel_ci_upper * 100, alpha=0.2)
     ax.axhline(0, color="black", lw=0.8)
-    metric = next((m.metric for m in result.metrics if not m.guardrail), "")
-    ax.set_title(f"Cumulative effect on {metric} by exposure day")
+    ax.set_title(f"Cumulative effect on {result.primary_metric} by exposure day")
     ax.set_ylabel("relative effect (%)")
     ax.legend(frameon=False)
     ax.grid(alpha=0.3)
@@ -171,16 +172,16 @@ def retention_curves(comparison: Any = None, *, result: Any = None, ax: Any = No
     return ax
 
 
-def active_users_plot(daily: pd.DataFrame, monthly: pd.DataFrame, *, axes: Any = None) -> Any:
-    """DAU (with its 7-day mean) and WAU / MAU, and monthly stickiness (average DAU / MAU)."""
+def active_users_plot(result: Any, *, axes: Any = None) -> Any:
+    """DAU (with its 7-day mean) and WAU / MAU, and monthly stickiness (average DAU / MAU),
+    from `aipm_nb.cohort.active_users`."""
+    daily, weekly, monthly = result.daily, result.weekly, result.monthly
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(12, 3.5), layout="constrained", width_ratios=[2, 1])
     ax, ax2 = axes
     ax.plot(daily.day, daily.dau, lw=0.6, alpha=0.5, label="DAU")
     ax.plot(daily.day, daily.dau.rolling(7, min_periods=1).mean(), lw=1.5, label="DAU (7-day mean)")
-    weekly = daily.attrs.get("weekly")
-    if weekly is not None:
-        ax.step(weekly.week, weekly.wau, where="post", lw=1.2, label="WAU (ISO week)")
+    ax.step(weekly.week, weekly.wau, where="post", lw=1.2, label="WAU (ISO week)")
     ax.step(monthly.month, monthly.mau, where="post", lw=1.2, label="MAU (month)")
     ax.set_title("Active users")
     ax.legend(frameon=False, fontsize=8)
@@ -192,8 +193,10 @@ def active_users_plot(daily: pd.DataFrame, monthly: pd.DataFrame, *, axes: Any =
     return axes
 
 
-def lifecycle_plot(table: pd.DataFrame, *, ax: Any = None) -> Any:
-    """Stacked bars of new / returning / resurrecting users, dormant below zero."""
+def lifecycle_plot(result: Any, *, ax: Any = None) -> Any:
+    """Stacked bars of new / returning / resurrecting users, dormant below zero (from
+    `aipm_nb.cohort.lifecycle`)."""
+    table = result.to_pandas()
     ax = _ax(ax, (10, 3.8))
     x = np.arange(len(table))
     colors = {
@@ -361,8 +364,8 @@ def score_distributions(result: Any, *, ax: Any = None) -> Any:
     ax = _ax(ax, (7, 3.5))
     h = result.score_hist
     edges = np.linspace(0, 1, 21)
-    for cur, name in ((False, "reference"), (True, "current")):
-        g = h[h["__cur"] == cur].groupby("bin").n.sum().reindex(range(20), fill_value=0)
+    for name in ("reference", "current"):
+        g = h[h["period"] == name].groupby("bin").n.sum().reindex(range(20), fill_value=0)
         share = g / max(g.sum(), 1)
         ax.stairs(share.to_numpy(), edges, label=name, lw=1.8)
     ax.set(xlabel="score", ylabel="share of predictions", title="Score distribution")

@@ -196,11 +196,13 @@ def test_active_users_and_lifecycle_by_hand():
         (1, "2024-01-24", "a"), (2, "2024-01-24", "a"),
     ])  # fmt: skip
     ev = cohort.prepare_events(df)
-    daily, monthly = cohort.active_users(ev)
+    au = cohort.active_users(ev)
+    daily, monthly = au.daily, au.monthly
+    assert au.weekly.wau.tolist() == [2, 2, 1, 2]
     assert daily.set_index("day").dau.to_dict()[pd.Timestamp("2024-01-01")] == 2
     assert monthly.mau.tolist() == [3]
     assert monthly.avg_dau[0] == pytest.approx(daily.dau.sum() / 31)
-    life = cohort.lifecycle(ev)
+    life = cohort.lifecycle(ev).to_pandas()
     # week1: 1 and 2 new; week2: 1 returning, 3 new, 2 dormant; week3: 2 resurrecting,
     # 1 and 3 dormant; week4: 1 resurrecting, 2 returning
     assert life.to_dict("index") == {
@@ -230,7 +232,8 @@ def test_revenue_curves_against_pandas(events_df):
     ({"period": "quarter"}, ParameterError, "period must be one of"),
     ({"retention_type": "rolling"}, ParameterError, "retention_type must be one of"),
     ({"timezone": "Mars/Olympus"}, ParameterError, "unknown timezone 'Mars/Olympus'"),
-    ({"max_periods": 0}, ParameterError, "max_periods must be a positive integer"),
+    ({"max_periods": 0}, ParameterError, "max_periods must be >= 1; got 0"),
+    ({"max_periods": 2.5}, ParameterError, "max_periods must be an integer; got 2.5"),
     ({"user_col": "uid"}, SchemaError, r"events \(pandas DataFrame\) has no column 'uid'"),
     ({"as_of": "not a date"}, ParameterError, "as_of 'not a date' is not a date"),
 ])  # fmt: skip

@@ -49,13 +49,13 @@ def test_cohort_engagement(engine):
         a = cohort.compare_retention(events=ev_other, **kw)
         b = cohort.compare_retention(events=ev_duck, **kw)
         assert_close(a.tests.to_dict("list"), b.tests.to_dict("list"))
-    pd.testing.assert_frame_equal(cohort.lifecycle(ev_other), cohort.lifecycle(ev_duck))
+    pd.testing.assert_frame_equal(cohort.lifecycle(ev_other).table, cohort.lifecycle(ev_duck).table)
     pd.testing.assert_frame_equal(cohort.revenue_curves(ev_other, "revenue"),
                                   cohort.revenue_curves(ev_duck, "revenue"), rtol=1e-9)  # fmt: skip
-    d_o, m_o = cohort.active_users(ev_other)
-    d_d, m_d = cohort.active_users(ev_duck)
-    assert d_o.dau.tolist() == d_d.dau.tolist()
-    assert m_o.mau.tolist() == m_d.mau.tolist()
+    a_o, a_d = cohort.active_users(ev_other), cohort.active_users(ev_duck)
+    assert a_o.daily.dau.tolist() == a_d.daily.dau.tolist()
+    assert a_o.weekly.wau.tolist() == a_d.weekly.wau.tolist()
+    assert a_o.monthly.mau.tolist() == a_d.monthly.mau.tolist()
 
 
 def test_model(engine):

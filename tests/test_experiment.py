@@ -79,7 +79,7 @@ def test_sample_experiment_decision(experiment_df):
 
 def test_summary_dict_keys(experiment_df):
     d = analyze_experiment(experiment_df, METRICS).to_dict()
-    assert set(d) == {"control", "srm", "metrics", "decision"}
+    assert set(d) == {"control", "primary_metric", "alpha", "srm", "metrics", "decision"}
     assert set(d["srm"]) == {"p_value", "mismatch", "counts"}
     assert list(d["metrics"][0]) == [
         "metric",
@@ -281,7 +281,7 @@ def test_bad_metric_specs(spec, msg):
 
 
 def test_bad_options(small):
-    with pytest.raises(ParameterError, match="alpha must be between 0 and 1"):
+    with pytest.raises(ParameterError, match="alpha must be < 1; got 5"):
         analyze_experiment(small, MEAN, alpha=5)
     with pytest.raises(ParameterError, match="correction must be"):
         analyze_experiment(small, MEAN, correction="bonferroni")

@@ -171,14 +171,14 @@ def test_threshold_choice():
     label = rng.integers(0, 2, 2000)
     score = np.round(np.clip(rng.normal(0.4 + 0.25 * label, 0.2), 0, 1), 3)
     res = model.analyze_model(_frame(score, label), target_precision=0.8)
-    t = res.chosen_threshold["threshold"]
+    t = res.chosen_threshold.threshold
     pred = score >= t
     assert skm.precision_score(label, pred) >= 0.8
     # no lower threshold reaches 0.8 precision with more recall
     for lower in np.unique(score[score < t]):
         p = skm.precision_score(label, score >= lower, zero_division=0)
         if p >= 0.8:
-            assert skm.recall_score(label, score >= lower) <= res.chosen_threshold["recall"]
+            assert skm.recall_score(label, score >= lower) <= res.chosen_threshold.recall
     tbl = res.thresholds.set_index("threshold")
     assert tbl.flagged_share[0.5] == pytest.approx((score >= 0.5).mean())
 
@@ -189,10 +189,10 @@ def test_regression_metrics():
     p = y + rng.normal(0, 1, 500)
     df = pd.DataFrame({"label": y, "prediction": p})
     r = model.regression_metrics(df)
-    assert r["mae"] == pytest.approx(skm.mean_absolute_error(y, p))
-    assert r["rmse"] == pytest.approx(math.sqrt(skm.mean_squared_error(y, p)))
-    assert r["mape"] == pytest.approx(skm.mean_absolute_percentage_error(y, p))
-    assert r["r2"] == pytest.approx(skm.r2_score(y, p))
+    assert r.mae == pytest.approx(skm.mean_absolute_error(y, p))
+    assert r.rmse == pytest.approx(math.sqrt(skm.mean_squared_error(y, p)))
+    assert r.mape == pytest.approx(skm.mean_absolute_percentage_error(y, p))
+    assert r.r2 == pytest.approx(skm.r2_score(y, p))
 
 
 def test_bad_inputs_and_warnings():
@@ -210,7 +210,7 @@ def test_bad_inputs_and_warnings():
         model.analyze_model(_frame([0.1, 0.3], [0, 2]))
     with pytest.raises(SchemaError, match="has no column 'label'"):
         model.analyze_model(_frame([0.1], [0]).drop(columns="label"))
-    with pytest.raises(ParameterError, match="threshold must be in"):
+    with pytest.raises(ParameterError, match="threshold must be <= 1"):
         model.analyze_model(_frame([0.1, 0.2], [0, 1]), threshold=2)
     with pytest.raises(ParameterError, match="leaves an empty reference or current window"):
         model.analyze_model(_frame([0.1, 0.2], [0, 1]), reference_end="2030-01-01")

@@ -24,13 +24,22 @@ cohorts, activity, ``as_of``), `retention` (`analyze_cohorts`), `segments`
 
 from __future__ import annotations
 
-from aipm_nb.cohort.engagement import active_users, lifecycle, revenue_curves
+from aipm_nb.cohort.engagement import (
+    ActiveUsers,
+    Lifecycle,
+    active_users,
+    lifecycle,
+    revenue_curves,
+)
 from aipm_nb.cohort.events import PERIODS, RETENTION_TYPES, Events, period_start, prepare_events
 from aipm_nb.cohort.present import retention_table, summary_markdown
-from aipm_nb.cohort.retention import CohortResult, analyze_cohorts, wilson_interval
+from aipm_nb.cohort.retention import CohortResult, analyze_cohorts
 from aipm_nb.cohort.segments import NULL_SEGMENT, RetentionComparison, compare_retention
+from aipm_nb.stats.proportions import wilson_interval
 
 __all__ = [
+    "ActiveUsers",
+    "Lifecycle",
     "CohortResult",
     "Events",
     "NULL_SEGMENT",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import ibis
@@ -16,19 +17,54 @@ from aipm_nb.cohort.events import (
     period_start,
     resolve_as_of,
 )
-from aipm_nb.errors import ParameterError
+from aipm_nb.errors import SchemaError
+from aipm_nb.results import Result
 
-__all__ = ["active_users", "lifecycle", "revenue_curves"]
+__all__ = ["ActiveUsers", "Lifecycle", "active_users", "lifecycle", "revenue_curves"]
 
 
-def active_users(events: Events) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """DAU per day; WAU per ISO week and MAU per calendar month with stickiness.
+@dataclass(frozen=True)
+class ActiveUsers(Result):
+    """Active users per day, ISO week and calendar month.
 
-    Returns:
-        ``(daily, monthly)``: daily ``day``, ``dau``; monthly ``month``, ``mau``,
-        ``avg_dau``, ``stickiness`` (average DAU / MAU) and ``complete`` (the month has ended).
-        Weekly WAU is in ``daily.attrs["weekly"]``.
+    Attributes:
+        daily: ``day``, ``dau``.
+        weekly: ``week`` (Monday), ``wau``.
+        monthly: ``month``, ``mau``, ``avg_dau``, ``stickiness`` (average DAU / MAU) and
+            ``complete`` (the month has ended).
     """
+
+    daily: pd.DataFrame
+    weekly: pd.DataFrame
+    monthly: pd.DataFrame
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The monthly table (MAU and stickiness)."""
+        return self.monthly.copy()
+
+
+@dataclass(frozen=True)
+class Lifecycle(Result):
+    """Users per period by lifecycle status (``new``, ``returning``, ``resurrecting``,
+    ``dormant`` shown negative), indexed by period start."""
+
+    table: pd.DataFrame
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The table, one row per period."""
+        return self.table.copy()
+
+    def to_dict(self) -> dict[str, Any]:
+        """One record per period, the period as ISO text."""
+        rows = [
+            {"period": p.isoformat(), **{k: int(v) for k, v in r.items()}}
+            for p, r in self.table.iterrows()
+        ]
+        return {"periods": rows}
+
+
+def active_users(events: Events) -> ActiveUsers:
+    """DAU per day, WAU per ISO week, MAU per calendar month with stickiness."""
     t = events.table
     if events.return_events:
         t = t.filter(t[events.event_col].isin(events.return_events))
@@ -38,12 +74,16 @@ def active_users(events: Events) -> tuple[pd.DataFrame, pd.DataFrame]:
     ).to_pandas()
     weekly = (
         t.mutate(week=t["__ts"].truncate("W").date())
-        .group_by("week").aggregate(wau=t["__user"].nunique()).order_by("week")
-    ).to_pandas()  # fmt: skip
+        .group_by("week")
+        .aggregate(wau=t["__user"].nunique())
+        .order_by("week")
+    ).to_pandas()
     monthly = (
         t.mutate(month=t["__ts"].truncate("M").date())
-        .group_by("month").aggregate(mau=t["__user"].nunique()).order_by("month")
-    ).to_pandas()  # fmt: skip
+        .group_by("month")
+        .aggregate(mau=t["__user"].nunique())
+        .order_by("month")
+    ).to_pandas()
     daily["day"] = pd.to_datetime(daily["day"])
     weekly["week"] = pd.to_datetime(weekly["week"])
     monthly["month"] = pd.to_datetime(monthly["month"])
@@ -53,11 +93,10 @@ def active_users(events: Events) -> tuple[pd.DataFrame, pd.DataFrame]:
     monthly["stickiness"] = monthly.avg_dau / monthly.mau
     end = events.last_event.normalize() + pd.Timedelta(days=1)
     monthly["complete"] = (monthly.month + pd.offsets.MonthBegin(1)) <= end
-    daily.attrs["weekly"] = weekly
-    return daily, monthly
+    return ActiveUsers(daily, weekly, monthly)
 
 
-def lifecycle(events: Events) -> pd.DataFrame:
+def lifecycle(events: Events) -> Lifecycle:
     """PostHog lifecycle per period: new, returning, resurrecting and dormant users.
 
     new: first period ever (the cohort period); returning: active now and in the previous
@@ -88,21 +127,28 @@ def lifecycle(events: Events) -> pd.DataFrame:
     wide = wide.reindex(columns=["new", "returning", "resurrecting", "dormant"], fill_value=0)
     wide["dormant"] = -wide["dormant"]
     wide.index = pd.DatetimeIndex(period_start(wide.index.to_numpy(), events.period), name="period")
-    return wide.astype(int)
+    return Lifecycle(wide.astype(int))
 
 
-def revenue_curves(events: Events, revenue_col: str, *, max_periods: int = 12,
-                   as_of: Any = None) -> pd.DataFrame:  # fmt: skip
+def revenue_curves(
+    events: Events, revenue_col: str, *, max_periods: int = 12, as_of: Any = None
+) -> pd.DataFrame:
     """Cumulative revenue per cohort user (LTV curve) by cohort and period k; incomplete
     cells null. Revenue of events before a user's cohort period is left out."""
     events, as_of_ts = resolve_as_of(events, as_of)
     t = events.table
     if revenue_col not in t.columns:
-        raise ParameterError(f"{events.label} has no column {revenue_col!r}")
+        raise SchemaError(
+            f"{events.label} has no column {revenue_col!r}; set revenue_col= to a numeric column",
+            table=events.label,
+            column=revenue_col,
+        )
     if not t[revenue_col].type().is_numeric():
-        raise ParameterError(
+        raise SchemaError(
             f"{events.label} column {revenue_col!r} has type {t[revenue_col].type()}; "
-            "expected numeric"
+            "expected numeric",
+            table=events.label,
+            column=revenue_col,
         )
     coh = cohort_index(events)
     sizes = coh.group_by("__c").aggregate(size=ibis._.count()).to_pandas().set_index("__c")

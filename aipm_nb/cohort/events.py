@@ -121,8 +121,9 @@ def prepare_events(
         required[c] = "any"
     # emptiness is checked below with the same query that finds the last event
     params = {user_col: "user_col", time_col: "time_col", event_col: "event_col"}
-    src = open_source(source, table=table, required=required, name="events", allow_empty=True,
-                      parameters=params)  # fmt: skip
+    src = open_source(
+        source, table=table, required=required, name="events", allow_empty=True, parameters=params
+    )
     t = src.table
     ts = t[time_col]
     if ts.type().is_date():
@@ -144,25 +145,47 @@ def prepare_events(
         ibis._["__ts"].notnull() & ibis._["__user"].notnull() & (ibis._["__ts"] <= now)
     )
     t = t.mutate(__p=_period_index(t["__ts"], period))
-    stats = src.table.aggregate(
-        rows=src.table.count(), timed=ts.count(), null_ids=user.isnull().sum(),
-        future=(ts > now).sum(), last=ts.max(where=user.notnull() & (ts <= now)),
-    ).to_pandas().iloc[0]  # fmt: skip
+    stats = (
+        src.table.aggregate(
+            rows=src.table.count(),
+            timed=ts.count(),
+            null_ids=user.isnull().sum(),
+            future=(ts > now).sum(),
+            last=ts.max(where=user.notnull() & (ts <= now)),
+        )
+        .to_pandas()
+        .iloc[0]
+    )
     if int(stats.rows) == 0:
         raise DataError(f"{src.label} has no rows; expected at least one", table=src.label)
     if int(stats.timed) == 0:
-        raise DataError(f"{src.label} has no rows with a {time_col!r} value; set time_col= to "
-                        "the event time column", table=src.label, column=time_col)  # fmt: skip
+        raise DataError(
+            f"{src.label} has no rows with a {time_col!r} value; set time_col= to "
+            "the event time column",
+            table=src.label,
+            column=time_col,
+        )
     warnings = []
     if int(stats.null_ids or 0):
-        warnings.append({"code": "null_ids", "message": f"{int(stats.null_ids):,} events have "
-                         f"a null {user_col!r} and were left out"})  # fmt: skip
+        warnings.append(
+            {
+                "code": "null_ids",
+                "message": f"{int(stats.null_ids):,} events have "
+                f"a null {user_col!r} and were left out",
+            }
+        )
     if int(stats.future or 0):
-        warnings.append({"code": "future_events", "message": f"{int(stats.future):,} events are "
-                         "dated after the time of this run and were left out"})  # fmt: skip
+        warnings.append(
+            {
+                "code": "future_events",
+                "message": f"{int(stats.future):,} events are "
+                "dated after the time of this run and were left out",
+            }
+        )
     if pd.isna(stats["last"]):
-        raise DataError(f"{src.label} has no event with a user id dated before now",
-                        table=src.label)  # fmt: skip
+        raise DataError(
+            f"{src.label} has no event with a user id dated before now", table=src.label
+        )
     if act or ret:
         names = set(t.select(e=t[event_col].cast("string")).distinct().limit(10_000).to_pandas().e)
         for kind, evs in (("activation_events", act), ("return_events", ret)):
@@ -174,10 +197,19 @@ def prepare_events(
                 )
     has_events = event_col in src.table.columns
     return Events(
-        t, src.label, period, user_col, time_col, event_col if has_events else None,
-        act, ret, timezone or "UTC", int(stats.rows), pd.Timestamp(stats["last"]),
+        t,
+        src.label,
+        period,
+        user_col,
+        time_col,
+        event_col if has_events else None,
+        act,
+        ret,
+        timezone or "UTC",
+        int(stats.rows),
+        pd.Timestamp(stats["last"]),
         tuple(warnings),
-    )  # fmt: skip
+    )
 
 
 def _check_timezone(tz: str) -> None:

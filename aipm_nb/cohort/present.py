@@ -17,8 +17,9 @@ def _fmt_pct(v: float) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.0%}"
 
 
-def summary_markdown(res: CohortResult, comparison: RetentionComparison | None = None, *,
-                     k: int | None = None) -> str:  # fmt: skip
+def summary_markdown(
+    res: CohortResult, comparison: RetentionComparison | None = None, *, k: int | None = None
+) -> str:
     """Executive summary: retention at period k with its CI, the latest cohort against the four
     before it, and the segment difference if a comparison is given."""
     avg = res.average

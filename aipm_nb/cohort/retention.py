@@ -9,8 +9,8 @@ from typing import Any
 import ibis
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
+from aipm_nb import config
 from aipm_nb.cohort.events import (
     RETENTION_TYPES,
     Events,
@@ -21,33 +21,16 @@ from aipm_nb.cohort.events import (
     prepare_events,
     resolve_as_of,
 )
-from aipm_nb.errors import DataError, ParameterError
-from aipm_nb.summary import json_safe
+from aipm_nb.errors import DataError
+from aipm_nb.results import Result, jsonable, warning
+from aipm_nb.stats.proportions import wilson_interval
+from aipm_nb.validation import check_scalar
 
 __all__ = ["CohortResult", "analyze_cohorts", "wilson_interval"]
 
 
-def wilson_interval(k: Any, n: Any, *, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval of a binomial proportion k/n (NaN where n = 0).
-
-    Examples:
-        >>> lo, hi = wilson_interval(31, 100)
-        >>> round(float(lo), 4), round(float(hi), 4)
-        (0.2278, 0.4063)
-    """
-    k = np.asarray(k, dtype=float)
-    n = np.asarray(n, dtype=float)
-    z = sps.norm.ppf(1 - alpha / 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        den = 1 + z * z / n
-        center = (p + z * z / (2 * n)) / den
-        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return center - half, center + half
-
-
 @dataclass(frozen=True)
-class CohortResult:
+class CohortResult(Result):
     """Retention by cohort.
 
     Attributes:
@@ -56,8 +39,10 @@ class CohortResult:
         retained: users retained per cohort (rows) and period k (columns); NaN if incomplete.
         retention: ``retained / size``; NaN where incomplete (k = 0 is 1.0).
         average: per k: ``retention`` (size-weighted over complete cells), ``ci_lower``,
-            ``ci_upper`` (Wilson 95%), ``users`` (cohort users with a complete cell).
+            ``ci_upper`` (Wilson, level 1 − alpha), ``users`` (cohort users with a complete
+            cell).
         rows: events read; warnings: things the reader must know.
+        alpha: 1 − the level of the intervals.
     """
 
     period: str
@@ -72,6 +57,7 @@ class CohortResult:
     rows: int
     users: int
     warnings: tuple[dict[str, str], ...] = field(default=())
+    alpha: float = config.ALPHA
 
     def to_pandas(self) -> pd.DataFrame:
         """The retention matrix: cohorts as rows (with size), periods as columns."""
@@ -89,11 +75,11 @@ class CohortResult:
                 {
                     "cohort": c.strftime("%Y-%m-%d"),
                     "size": int(s),
-                    "retention": [json_safe(v) for v in self.retention.loc[c].tolist()],
+                    "retention": jsonable(self.retention.loc[c].tolist()),
                 }
                 for c, s in zip(self.cohorts.cohort, self.cohorts["size"], strict=True)
-            ],  # fmt: skip
-            "average_retention": [json_safe(v) for v in self.average.retention.tolist()],
+            ],
+            "average_retention": jsonable(self.average.retention.tolist()),
         }
 
     def _repr_html_(self) -> str:
@@ -118,7 +104,7 @@ def analyze_cohorts(
     table: str | None = None,
     events: Events | None = None,
 ) -> CohortResult:
-    """Retention matrix, cohort sizes and the size-weighted average curve with 95% CIs.
+    """Retention matrix, cohort sizes and the size-weighted average curve with Wilson CIs.
 
     Args:
         source: Events, one row per event (anything `aipm_nb.sources` opens).
@@ -135,17 +121,19 @@ def analyze_cohorts(
         events: Already prepared events (`prepare_events`); ``source`` and the column options
             are then ignored.
     """
-    if retention_type not in RETENTION_TYPES:
-        raise ParameterError(
-            f"retention_type must be one of {RETENTION_TYPES}; got {retention_type!r}"
-        )
-    if not isinstance(max_periods, int) or isinstance(max_periods, bool) or max_periods < 1:
-        raise ParameterError(f"max_periods must be a positive integer; got {max_periods!r}")
+    check_scalar(retention_type, "retention_type", one_of=RETENTION_TYPES)
+    check_scalar(max_periods, "max_periods", typ=int, ge=1)
     ev = events or prepare_events(
-        source, user_col=user_col, time_col=time_col, event_col=event_col,
-        activation_events=activation_events, return_events=return_events, period=period,
-        timezone=timezone, table=table,
-    )  # fmt: skip
+        source,
+        user_col=user_col,
+        time_col=time_col,
+        event_col=event_col,
+        activation_events=activation_events,
+        return_events=return_events,
+        period=period,
+        timezone=timezone,
+        table=table,
+    )
     ev, as_of_ts = resolve_as_of(ev, as_of)
     act = active_periods(ev)
     # Without an activation filter the cohort is the first active period, so one pass over
@@ -172,12 +160,22 @@ def analyze_cohorts(
     else:
         sizes = coh.group_by("__c").aggregate(size=ibis._.count()).to_pandas()
     if sizes.empty:
-        raise DataError(f"{ev.label}: no user has an activation event {ev.activation_events}")
+        raise DataError(
+            f"{ev.label}: no user has an activation event {ev.activation_events}",
+            table=ev.label,
+            column=ev.event_col,
+        )
     return _assemble(ev, sizes, counts, retention_type, max_periods, as_of_ts)
 
 
-def _assemble(ev: Events, sizes: pd.DataFrame, counts: pd.DataFrame, retention_type: str,
-              max_periods: int, as_of: pd.Timestamp) -> CohortResult:  # fmt: skip
+def _assemble(
+    ev: Events,
+    sizes: pd.DataFrame,
+    counts: pd.DataFrame,
+    retention_type: str,
+    max_periods: int,
+    as_of: pd.Timestamp,
+) -> CohortResult:
     sizes = sizes.sort_values("__c").reset_index(drop=True)
     idx = sizes["__c"].to_numpy()
     starts = pd.DatetimeIndex(period_start(idx, ev.period))
@@ -202,23 +200,31 @@ def _assemble(ev: Events, sizes: pd.DataFrame, counts: pd.DataFrame, retention_t
     kept = retained.sum(axis=0, min_count=1)
     lo, hi = wilson_interval(kept, users)
     with np.errstate(invalid="ignore", divide="ignore"):
-        avg = pd.DataFrame({
-            "retention": np.where(users > 0, kept / users, np.nan),
-            "ci_lower": lo, "ci_upper": hi, "users": users.astype(int),
-        }, index=pd.Index(ks, name="k"))  # fmt: skip
+        avg = pd.DataFrame(
+            {
+                "retention": np.where(users > 0, kept / users, np.nan),
+                "ci_lower": lo,
+                "ci_upper": hi,
+                "users": users.astype(int),
+            },
+            index=pd.Index(ks, name="k"),
+        )
     warnings = list(ev.warnings)
     small = int((size < 30).sum())
     if small:
-        warnings.append(
-            {
-                "code": "small_cohorts",
-                "message": f"{small} cohorts have fewer than 30 users; read their rows with care",
-            }
-        )
+        msg = f"{small} cohorts have fewer than 30 users; read their rows with care"
+        warnings.append(warning("small_cohorts", msg))
     return CohortResult(
-        period=ev.period, retention_type=retention_type, max_periods=max_periods, as_of=as_of,
+        period=ev.period,
+        retention_type=retention_type,
+        max_periods=max_periods,
+        as_of=as_of,
         timezone=ev.timezone,
         cohorts=pd.DataFrame({"cohort": starts, "size": sizes["size"].astype(int).to_numpy()}),
-        retained=retained, retention=retention, average=avg, rows=ev.rows,
-        users=int(size.sum()), warnings=tuple(warnings),
-    )  # fmt: skip
+        retained=retained,
+        retention=retention,
+        average=avg,
+        rows=ev.rows,
+        users=int(size.sum()),
+        warnings=tuple(warnings),
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -10,11 +9,13 @@ from typing import Any
 import ibis
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
+from aipm_nb import config
 from aipm_nb.cohort.events import Events, cohort_index, prepare_events
 from aipm_nb.cohort.retention import CohortResult, analyze_cohorts
 from aipm_nb.errors import ParameterError, SchemaError
+from aipm_nb.results import Result, jsonable
+from aipm_nb.stats.proportions import chi_square_across_groups, two_proportion_diff
 
 __all__ = ["RetentionComparison", "compare_retention"]
 
@@ -24,7 +25,7 @@ NULL_SEGMENT = "(null)"
 
 
 @dataclass(frozen=True)
-class RetentionComparison:
+class RetentionComparison(Result):
     """Retention curves per segment and tests of the difference at chosen periods.
 
     Attributes:
@@ -33,12 +34,27 @@ class RetentionComparison:
         tests: per tested k: ``k``, ``p_value`` (chi-square across segments), and for two
             segments ``diff`` (first minus second, in share points) with ``ci_lower``/``ci_upper``.
         results: the full `CohortResult` of each segment.
+        alpha: 1 − the level of the intervals.
     """
 
     segment: str
     curves: pd.DataFrame
     tests: pd.DataFrame
     results: dict[str, CohortResult]
+    alpha: float = config.ALPHA
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The tests, one row per tested period k."""
+        return self.tests.copy()
+
+    def to_dict(self) -> dict[str, Any]:
+        """What was compared, the curves and the tests (JSON-safe)."""
+        return {
+            "segment": self.segment,
+            "alpha": self.alpha,
+            "curves": jsonable(self.curves),
+            "tests": jsonable(self.tests),
+        }
 
 
 def compare_retention(
@@ -64,7 +80,12 @@ def compare_retention(
     extra = [segment_col] if segment_col else []
     ev = events or prepare_events(source, extra_columns=extra, **event_options)
     if segment_col and segment_col not in ev.table.columns:
-        raise ParameterError(f"{ev.label} has no column {segment_col!r}")
+        raise SchemaError(
+            f"{ev.label} has no column {segment_col!r}; set segment_col= to one of "
+            f"{[c for c in ev.table.columns if not c.startswith('__')]}",
+            table=ev.label,
+            column=segment_col,
+        )
     coh = cohort_index(ev)
     t = ev.table
     if segment_col:
@@ -78,8 +99,9 @@ def compare_retention(
             raise SchemaError(
                 f"{ev.label} has no column {evcol!r} for adoption_event; set event_col= to the "
                 "column holding event names",
-                table=ev.label, column=evcol,
-            )  # fmt: skip
+                table=ev.label,
+                column=evcol,
+            )
         adopted = (
             t.filter(t[evcol] == adoption_event)
             .join(coh, "__user")
@@ -94,16 +116,20 @@ def compare_retention(
         label = f"adopted {adoption_event}"
     seg_table = first
     results: dict[str, CohortResult] = {}
-    values = sorted(v for v in seg_table.select("__seg").distinct().to_pandas().iloc[:, 0].tolist()
-                    if v is not None)  # fmt: skip
+    values = sorted(
+        v
+        for v in seg_table.select("__seg").distinct().to_pandas().iloc[:, 0].tolist()
+        if v is not None
+    )
     if len(values) > 20:
         raise ParameterError(f"{label} has {len(values)} values; compare at most 20 segments")
     for v in values:
         users = seg_table.filter(seg_table["__seg"] == v).select("__user")
         sub = ev.table.semi_join(users, "__user")
         ev_v = replace(ev, table=sub)
-        results[str(v)] = analyze_cohorts(None, events=ev_v, retention_type=retention_type,
-                                          max_periods=max_periods, as_of=as_of)  # fmt: skip
+        results[str(v)] = analyze_cohorts(
+            None, events=ev_v, retention_type=retention_type, max_periods=max_periods, as_of=as_of
+        )
     curves = pd.concat(
         [r.average.reset_index().assign(segment=s) for s, r in results.items()], ignore_index=True
     )[["segment", "k", "retention", "ci_lower", "ci_upper", "users"]]
@@ -113,16 +139,9 @@ def compare_retention(
             continue
         kept = np.array([float(r.retained[k].sum(min_count=1)) for r in results.values()])
         n = np.array([float(r.average.users[k]) for r in results.values()])
-        row: dict[str, Any] = {"k": k, "p_value": math.nan}
-        ok = (n > 0) & ~np.isnan(kept)
-        if ok.sum() >= 2:
-            table = np.vstack([kept[ok], n[ok] - kept[ok]])
-            if (table.sum(axis=1) > 0).all():
-                row["p_value"] = float(sps.chi2_contingency(table, correction=False)[1])
-        if len(results) == 2 and ok.all():
-            p1, p2 = kept / n
-            se = math.sqrt(p1 * (1 - p1) / n[0] + p2 * (1 - p2) / n[1])
-            z = sps.norm.ppf(0.975)
-            row |= {"diff": p1 - p2, "ci_lower": p1 - p2 - z * se, "ci_upper": p1 - p2 + z * se}
+        row: dict[str, Any] = {"k": k, "p_value": chi_square_across_groups(kept, n)}
+        if len(results) == 2 and ((n > 0) & ~np.isnan(kept)).all():
+            d, lo, hi = two_proportion_diff(kept[0], n[0], kept[1], n[1])
+            row |= {"diff": d, "ci_lower": lo, "ci_upper": hi}
         rows.append(row)
     return RetentionComparison(label, curves, pd.DataFrame(rows), results)

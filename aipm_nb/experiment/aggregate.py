@@ -1,19 +1,23 @@
-"""The engine side of an A/B test: per-arm sums in one query, unit checks, histograms."""
+"""The engine side of an A/B test: typed per-arm sums in one query, unit checks, histograms."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
 from aipm_nb.errors import DataError
 from aipm_nb.experiment.spec import Metric
 from aipm_nb.sources import open_source
+from aipm_nb.stats import Moments, Paired
 
-__all__ = ["arm_histograms"]
+__all__ = ["ArmSums", "MetricSums", "arm_histograms", "engine_sums"]
 
 
 def _finite_filter(col: ir.Column) -> ir.BooleanValue:
@@ -35,36 +39,99 @@ def _values(t: ir.Table, cols: Sequence[Any]) -> list[ir.FloatingValue]:
     return [ok.ifelse(e, ibis.null("float64")) for e in exprs]
 
 
-def _arm_aggregates(
+@dataclass(frozen=True)
+class MetricSums:
+    """The sums of one metric in one group, as the metric declares them (`Metric.y`/`Metric.x`).
+
+    Attributes:
+        y: n, Σy, Σy² of the metric (the numerator of a ratio) over units where every column
+            of the metric is usable.
+        x: the same of the paired column (CUPED covariate or ratio denominator), else None.
+        total_xy: Σxy (0 without a paired column).
+        lo: min of y (NaN without units); with ``hi`` the 0/1 check of proportions.
+        hi: max of y.
+    """
+
+    y: Moments
+    x: Moments | None = None
+    total_xy: float = 0.0
+    lo: float = math.nan
+    hi: float = math.nan
+
+    def paired(self) -> Paired:
+        """y and x as `Paired` (what CUPED and ratios need)."""
+        assert self.x is not None, "the metric has no paired column"
+        return Paired(self.y, self.x, self.total_xy)
+
+    def __add__(self, other: MetricSums) -> MetricSums:
+        x = None if self.x is None or other.x is None else self.x + other.x
+        return MetricSums(
+            self.y + other.y,
+            x,
+            self.total_xy + other.total_xy,
+            float(np.fmin(self.lo, other.lo)),
+            float(np.fmax(self.hi, other.hi)),
+        )
+
+
+@dataclass(frozen=True)
+class ArmSums:
+    """Every metric's sums in one group (an arm, or an arm within a segment or a day)."""
+
+    units: int
+    metrics: tuple[MetricSums, ...]
+
+    def __add__(self, other: ArmSums) -> ArmSums:
+        pooled = tuple(a + b for a, b in zip(self.metrics, other.metrics, strict=True))
+        return ArmSums(self.units + other.units, pooled)
+
+
+def engine_sums(
     t: ir.Table, variant_col: str, metrics: Sequence[Metric], by: Sequence[str] = ()
-) -> pd.DataFrame:
-    """One engine query: per variant (and `by` columns) the sums every metric needs."""
-    aggs: dict[str, ir.Value] = {"__units": t.count()}
+) -> dict[tuple[Any, ...], ArmSums]:
+    """One engine query: the sums every metric declares, per variant (and ``by`` columns).
+
+    Keys are ``(variant, *by values)``; a null variant is the key ``(None, ...)``. This is the
+    only function that knows how the sums are named inside the query."""
+    aggs: dict[str, ir.Value] = {"units": t.count()}
     for i, m in enumerate(metrics):
-        if m.type == "ratio":
-            num, den = _values(t, [m.numerator, m.denominator])
-            aggs[f"m{i}_n"] = num.count()
-            aggs[f"m{i}_sn"] = num.sum()
-            aggs[f"m{i}_sd"] = den.sum()
-            aggs[f"m{i}_snn"] = (num * num).sum()
-            aggs[f"m{i}_sdd"] = (den * den).sum()
-            aggs[f"m{i}_snd"] = (num * den).sum()
-            aggs[f"m{i}_min"] = den.min()
-            continue
-        if m.covariate:
-            y, x = _values(t, [m.column, m.covariate])
-            aggs[f"m{i}_sx"] = x.sum()
-            aggs[f"m{i}_sxx"] = (x * x).sum()
-            aggs[f"m{i}_sxy"] = (x * y).sum()
-        else:
-            (y,) = _values(t, [m.column])
-        aggs[f"m{i}_n"] = y.count()
-        aggs[f"m{i}_s"] = y.sum()
-        aggs[f"m{i}_ss"] = (y * y).sum()
-        aggs[f"m{i}_min"] = y.min()
-        aggs[f"m{i}_max"] = y.max()
+        y, *x = _values(t, [m.y, m.x] if m.x else [m.y])
+        aggs |= {f"n{i}": y.count(), f"s{i}": y.sum(), f"ss{i}": (y * y).sum()}
+        if m.type == "proportion":
+            aggs |= {f"lo{i}": y.min(), f"hi{i}": y.max()}
+        if x:
+            aggs |= {
+                f"sx{i}": x[0].sum(),
+                f"sxx{i}": (x[0] * x[0]).sum(),
+                f"sxy{i}": (x[0] * y).sum(),
+            }
     df = t.group_by([variant_col, *by]).aggregate(**aggs).to_pandas()
-    return df.fillna({c: 0 for c in df.columns if c.endswith(("_n", "_s", "_ss"))})
+    out: dict[tuple[Any, ...], ArmSums] = {}
+    for r in df.to_dict("records"):
+
+        def num(key: str, r: dict[str, Any] = r) -> float:
+            v = r.get(key)
+            return 0.0 if v is None or pd.isna(v) else float(v)
+
+        sums = []
+        for i, m in enumerate(metrics):
+            n = num(f"n{i}")
+            sums.append(
+                MetricSums(
+                    Moments(n, num(f"s{i}"), num(f"ss{i}")),
+                    Moments(n, num(f"sx{i}"), num(f"sxx{i}")) if m.x else None,
+                    num(f"sxy{i}"),
+                    _float(r.get(f"lo{i}")),
+                    _float(r.get(f"hi{i}")),
+                )
+            )
+        key = tuple(None if pd.isna(r[c]) else r[c] for c in [variant_col, *by])
+        out[key] = ArmSums(int(r["units"]), tuple(sums))
+    return out
+
+
+def _float(v: Any) -> float:
+    return math.nan if v is None or pd.isna(v) else float(v)
 
 
 def _check_units(
@@ -94,8 +161,10 @@ def _check_units(
             raise DataError(
                 f"{label} column {col!r} has {n_inf:,} infinite values (inf or -inf); a mean "
                 "or a sum cannot use them — replace them with a finite value or null",
-                table=label, column=col, count=n_inf,
-            )  # fmt: skip
+                table=label,
+                column=col,
+                count=n_inf,
+            )
     null_ids = int(c.null_ids or 0)
     if not unique or (int(c.rows) - null_ids == int(c.units) and int(c.units) > 0):
         return null_ids
@@ -111,14 +180,20 @@ def _check_units(
                 f"{label}: {n_multi} units appear in more than one variant (e.g. {unit_col} "
                 f"{', '.join(map(str, ex))}); each unit must be assigned to exactly one "
                 f"variant — fix the assignment or drop these units",
-                table=label, column=unit_col, count=n_multi, examples=ex,
-            )  # fmt: skip
+                table=label,
+                column=unit_col,
+                count=n_multi,
+                examples=ex,
+            )
         raise DataError(
             f"{label}: {n_bad} units have more than one row (e.g. {unit_col} "
             f"{', '.join(map(str, bad[unit_col].tolist()))}); expected one row per unit — "
             "aggregate the metrics per unit first",
-            table=label, column=unit_col, count=n_bad, examples=bad[unit_col].tolist(),
-        )  # fmt: skip
+            table=label,
+            column=unit_col,
+            count=n_bad,
+            examples=bad[unit_col].tolist(),
+        )
     return null_ids
 
 

@@ -8,6 +8,7 @@ from aipm_nb import config
 from aipm_nb import stats as st
 from aipm_nb.experiment.results import Decision, MetricResult, PowerResult
 from aipm_nb.experiment.spec import Metric, primary_metric
+from aipm_nb.results import ci_label
 
 __all__ = ["decide"]
 
@@ -17,10 +18,14 @@ def decide(
     srm: st.SRMResult,
     power: Sequence[PowerResult],
     metrics: Sequence[Metric],
+    *,
+    alpha: float | None = None,
 ) -> Decision:
     """The recommendation, by the rules in the README (SRM > harm > win > power).
 
-    Significance is already in the results (adjusted p < alpha), so no alpha is needed here."""
+    Significance is already in the results (adjusted p < alpha); ``alpha`` (default
+    `config.ALPHA`) only labels the intervals quoted in the reasons."""
+    ci = ci_label(config.ALPHA if alpha is None else alpha)
     reasons: list[str] = []
     if srm.mismatch:
         counts = ", ".join(f"{k} {v:,}" for k, v in srm.counts.items())
@@ -38,7 +43,7 @@ def decide(
             kind = "guardrail" if r.guardrail else "metric"
             reasons.append(
                 f"{r.variant} harms {kind} {r.metric}: {r.rel_effect:+.2%} "
-                f"(95% CI {r.rel_ci_lower:+.2%} to {r.rel_ci_upper:+.2%}, p = {r.p_value:.3g})."
+                f"({ci} {r.rel_ci_lower:+.2%} to {r.rel_ci_upper:+.2%}, p = {r.p_value:.3g})."
             )
         return Decision("do_not_ship", tuple(reasons), harmed[0].variant)
     prim = primary_metric(metrics)
@@ -47,7 +52,7 @@ def decide(
         best = max(wins, key=lambda r: abs(r.rel_effect))
         reasons.append(
             f"{best.variant} improves the primary metric {best.metric} by {best.rel_effect:+.2%} "
-            f"(95% CI {best.rel_ci_lower:+.2%} to {best.rel_ci_upper:+.2%}, adjusted p = "
+            f"({ci} {best.rel_ci_lower:+.2%} to {best.rel_ci_upper:+.2%}, adjusted p = "
             f"{best.p_value_adjusted:.3g})."
         )
         guards = [r for r in results if r.guardrail and r.variant == best.variant]

@@ -11,7 +11,9 @@ __all__ = ["metric_table", "power_table", "summary_markdown"]
 
 
 def render_html(res: ExperimentResult) -> str:
-    """A compact HTML card: decision, reasons, SRM and the metric table."""
+    """A compact HTML card: decision, reasons, SRM and the metric table.
+
+    Every text that comes from data or parameters is escaped."""
     colors = {
         "ship": "#1a7f37",
         "do_not_ship": "#cf222e",
@@ -43,7 +45,7 @@ def render_html(res: ExperimentResult) -> str:
         f'<b style="color:{colors.get(rec, "#000")}">{rec.replace("_", " ").upper()}</b></p>'
         f"<ul>{reasons}</ul><p>{html_text(srm_txt)}</p>"
         "<table><thead><tr><th>metric</th><th>variant</th><th>control mean</th>"
-        "<th>variant mean</th><th>rel. effect</th><th>95% CI</th><th>p</th>"
+        f"<th>variant mean</th><th>rel. effect</th><th>{res.ci_label}</th><th>p</th>"
         f"<th>p adj. ({html_text(res.correction)})</th><th>chance to beat control</th>"
         f"<th>significant</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
@@ -57,7 +59,7 @@ def summary_markdown(res: ExperimentResult) -> str:
     lines += [f"- {md(r)}" for r in res.decision.reasons]
     lines += [
         "",
-        "| metric | variant | relative effect | 95% CI | adjusted p | verdict |",
+        f"| metric | variant | relative effect | {res.ci_label} | adjusted p | verdict |",
         "|---|---|---|---|---|---|",
     ]
     for m in res.metrics:
@@ -95,7 +97,7 @@ def metric_table(res: ExperimentResult, *, segments: bool = False) -> pd.DataFra
             "variant mean": f"{m.variant_mean:.4g}",
             "abs. effect": f"{m.abs_effect:+.4g}",
             "rel. effect": f"{m.rel_effect:+.2%}",
-            "95% CI": f"{m.rel_ci_lower:+.2%} to {m.rel_ci_upper:+.2%}",
+            res.ci_label: f"{m.rel_ci_lower:+.2%} to {m.rel_ci_upper:+.2%}",
             "p": f"{m.p_value:.3g}",
             "adj. p": f"{m.p_value_adjusted:.3g}",
             "P(beat control)": f"{m.chance_to_beat_control:.1%}",
@@ -116,7 +118,7 @@ def power_table(res: ExperimentResult) -> pd.DataFrame:
                 "metric": p.metric,
                 "variant": p.variant,
                 "units per arm": f"{p.n_per_arm:,}",
-                "detectable effect (80% power)": f"{p.mde:.2%}",
+                p.label: f"{p.mde:.2%}",
                 "target effect": f"{p.target_effect:.2%}",
                 "units per arm for target": f"{p.required_n_per_arm:,}",
                 "more days needed": "—" if p.additional_days is None else str(p.additional_days),

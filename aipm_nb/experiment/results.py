@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
 from aipm_nb import stats as st
-from aipm_nb.summary import json_safe
+from aipm_nb.results import Result, ci_label, jsonable, power_label
 
 __all__ = ["Decision", "ExperimentResult", "MetricResult", "PowerResult"]
 
 
+#: The recommendations of `decide`, strongest evidence first.
+Recommendation = Literal["investigate", "do_not_ship", "ship", "keep_running"]
+
+
 @dataclass(frozen=True)
-class MetricResult:
+class MetricResult(Result):
     """One metric x variant comparison against the control (JSON keys of DESIGN section 5)."""
 
     metric: str
@@ -57,34 +61,56 @@ class MetricResult:
         return self.significant and bad
 
     def to_dict(self) -> dict[str, Any]:
-        keys = list(_SUMMARY_KEYS)
-        d = asdict(self)
-        return {k: json_safe(d[k]) for k in keys}
+        """The DESIGN section 5 keys of one metric row."""
+        return {k: jsonable(getattr(self, k)) for k in METRIC_KEYS}
 
 
-_SUMMARY_KEYS = (
-    "metric", "type", "variant", "control_n", "variant_n", "control_mean", "variant_mean",
-    "abs_effect", "abs_ci_lower", "abs_ci_upper", "abs_p_value", "rel_effect", "rel_ci_lower",
-    "rel_ci_upper", "p_value", "p_value_adjusted", "chance_to_beat_control", "cuped",
-    "guardrail", "significant",
-)  # fmt: skip
+#: Keys of one ``result.metrics`` row of the JSON summary (DESIGN section 5).
+METRIC_KEYS = (
+    "metric",
+    "type",
+    "variant",
+    "control_n",
+    "variant_n",
+    "control_mean",
+    "variant_mean",
+    "abs_effect",
+    "abs_ci_lower",
+    "abs_ci_upper",
+    "abs_p_value",
+    "rel_effect",
+    "rel_ci_lower",
+    "rel_ci_upper",
+    "p_value",
+    "p_value_adjusted",
+    "chance_to_beat_control",
+    "cuped",
+    "guardrail",
+    "significant",
+)
 
 
 @dataclass(frozen=True)
-class Decision:
+class Decision(Result):
     """The recommendation and the reasons behind it, in plain language."""
 
-    recommendation: str  # "ship" | "do_not_ship" | "keep_running" | "investigate"
+    recommendation: Recommendation
     reasons: tuple[str, ...]
     variant: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """``recommendation`` and ``reasons`` (DESIGN section 5)."""
         return {"recommendation": self.recommendation, "reasons": list(self.reasons)}
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per reason."""
+        return pd.DataFrame({"recommendation": self.recommendation, "reason": self.reasons})
 
 
 @dataclass(frozen=True)
-class PowerResult:
-    """Power of the primary metric for one variant."""
+class PowerResult(Result):
+    """Power of the primary metric for one variant (``mde`` is detectable with ``power`` at
+    significance ``alpha``)."""
 
     metric: str
     variant: str
@@ -94,10 +120,17 @@ class PowerResult:
     required_n_per_arm: int
     days_observed: float | None
     additional_days: int | None
+    power: float = 0.8
+    alpha: float = 0.05
+
+    @property
+    def label(self) -> str:
+        """E.g. ``"detectable effect (80% power)"``."""
+        return f"detectable effect ({power_label(self.power)})"
 
 
 @dataclass(frozen=True)
-class ExperimentResult:
+class ExperimentResult(Result):
     """Everything `analyze_experiment` found. Render in a notebook by ending a cell with it."""
 
     control: str
@@ -112,20 +145,34 @@ class ExperimentResult:
     warnings: tuple[dict[str, str], ...] = ()
     segments: tuple[MetricResult, ...] = ()
     cumulative: pd.DataFrame | None = field(default=None, compare=False)
+    primary_metric: str = ""
+    target_power: float = 0.8
+
+    @property
+    def ci_label(self) -> str:
+        """The interval label of this result's alpha, e.g. ``"95% CI"``."""
+        return ci_label(self.alpha)
+
+    def primary_rows(self) -> list[MetricResult]:
+        """The primary metric's rows, one per variant."""
+        return [m for m in self.metrics if m.metric == self.primary_metric]
 
     def to_pandas(self) -> pd.DataFrame:
         """The metric table, one row per metric x variant."""
         return pd.DataFrame([asdict(m) for m in self.metrics])
 
     def segments_to_pandas(self) -> pd.DataFrame:
+        """The segment table, one row per segment value x metric x variant."""
         return pd.DataFrame([asdict(m) for m in self.segments])
 
     def to_dict(self) -> dict[str, Any]:
         """The ``result`` object of the JSON summary (DESIGN section 5)."""
         return {
             "control": self.control,
+            "primary_metric": self.primary_metric,
+            "alpha": self.alpha,
             "srm": {
-                "p_value": json_safe(self.srm.p_value),
+                "p_value": jsonable(self.srm.p_value),
                 "mismatch": bool(self.srm.mismatch),
                 "counts": dict(self.srm.counts),
             },
@@ -135,7 +182,7 @@ class ExperimentResult:
 
     def headline(self) -> str:
         """One line for an index: the primary metric's effect and the recommendation."""
-        prim = [m for m in self.metrics if not m.guardrail]
+        prim = self.primary_rows()
         best = self.decision.variant or (prim[0].variant if prim else "")
         ms = [m for m in prim if m.variant == best] or prim
         if not ms:

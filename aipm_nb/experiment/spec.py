@@ -45,8 +45,19 @@ class Metric:
 
     @property
     def columns(self) -> list[str]:
+        """Every column the metric reads."""
         cols = [self.column, self.numerator, self.denominator, self.covariate]
         return [c for c in cols if c]
+
+    @property
+    def y(self) -> str:
+        """The column whose n, Σ and Σ² the metric needs (the numerator of a ratio)."""
+        return str(self.column or self.numerator)
+
+    @property
+    def x(self) -> str | None:
+        """The column paired with `y` (Σx, Σx², Σxy): the CUPED covariate or the denominator."""
+        return self.covariate or self.denominator
 
 
 def parse_metrics(metrics: Iterable[Mapping[str, Any] | Metric]) -> list[Metric]:

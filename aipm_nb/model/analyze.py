@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ibis
+import ibis.expr.types as ir
 import pandas as pd
 
 from aipm_nb import config
@@ -23,21 +24,24 @@ from aipm_nb.model.engine import (
 )
 from aipm_nb.model.metrics import (
     METRIC_KEYS,
+    WINDOW_METRICS,
     BinaryMetrics,
+    ThresholdChoice,
     binary_metrics_from_counts,
     calibration_table,
     choose_threshold,
     expected_calibration_error,
     threshold_table,
 )
+from aipm_nb.results import Result, jsonable, warning
 from aipm_nb.sources import open_source
-from aipm_nb.summary import json_safe
+from aipm_nb.validation import check_scalar
 
 __all__ = ["ModelResult", "analyze_model"]
 
 
 @dataclass(frozen=True)
-class ModelResult:
+class ModelResult(Result):
     """Everything `analyze_model` found."""
 
     n: int
@@ -56,37 +60,34 @@ class ModelResult:
     current_metrics: BinaryMetrics | None
     curves: pd.DataFrame  # counts per distinct score (labelled rows), for ROC / PR plots
     score_hist: pd.DataFrame
-    chosen_threshold: dict[str, float] | None = None
+    chosen_threshold: ThresholdChoice | None = None
     metric_floor: float | None = None
     window_metric: str = "roc_auc"
     warnings: tuple[dict[str, str], ...] = field(default=())
+    alpha: float = config.ALPHA
 
     def metrics_dict(self) -> dict[str, float | None]:
+        """The label metrics of DESIGN section 5 (None where undefined)."""
         m = self.metrics
-        vals: dict[str, Any] = {k: getattr(m, k) if m else math.nan for k in METRIC_KEYS
-                                if k != "ece"}  # fmt: skip
+        vals: dict[str, Any] = {k: getattr(m, k) if m else math.nan for k in WINDOW_METRICS}
         vals["ece"] = self.ece
-        return {k: json_safe(vals[k]) for k in METRIC_KEYS}
+        return {k: jsonable(vals[k]) for k in METRIC_KEYS}
 
     def to_dict(self) -> dict[str, Any]:
         """The ``result`` object of the JSON summary (DESIGN section 5)."""
-        cal = [{k: json_safe(v) if k != "count" else int(v) for k, v in r.items()}
-               for r in self.calibration.to_dict("records")]  # fmt: skip
-        segs = [{k: (json_safe(v) if isinstance(v, float) else v) for k, v in r.items()}
-                for r in self.segments.to_dict("records")]  # fmt: skip
-        drift = [{"column": r["column"], "psi": json_safe(r["psi"]),
-                  "ks_statistic": json_safe(r["ks_statistic"]), "status": r["status"]}
-                 for r in self.drift.to_dict("records")]  # fmt: skip
+        drift = self.drift[["column", "psi", "ks_statistic", "status"]] if len(self.drift) else []
         return {
-            "n": self.n, "n_labelled": self.n_labelled,
-            "metrics": self.metrics_dict(), "calibration": cal, "segments": segs, "drift": drift,
-        }  # fmt: skip
+            "n": self.n,
+            "n_labelled": self.n_labelled,
+            "metrics": self.metrics_dict(),
+            "calibration": jsonable(self.calibration),
+            "segments": jsonable(self.segments),
+            "drift": jsonable(drift),
+        }
 
     def to_pandas(self) -> pd.DataFrame:
+        """One row of the label metrics."""
         return pd.DataFrame([self.metrics_dict()])
-
-    def _repr_html_(self) -> str:
-        return self.to_pandas().to_html(index=False)
 
 
 def analyze_model(
@@ -124,54 +125,13 @@ def analyze_model(
         target_precision / target_recall: Find the threshold that meets it.
         table: Table name in a database source.
     """
-    if not 0 <= threshold <= 1:
-        raise ParameterError(f"threshold must be in [0, 1]; got {threshold}")
-    if window not in ("day", "week"):
-        raise ParameterError(f"window must be 'day' or 'week'; got {window!r}")
-    if window_metric not in METRIC_KEYS or window_metric == "ece":
-        raise ParameterError(f"window_metric must be one of {METRIC_KEYS[:-1]}; got "
-                             f"{window_metric!r}")  # fmt: skip
-    required = {score_col: "numeric", label_col: "any", time_col: "timestamp"}
-    required |= {c: "any" for c in segment_cols}
-    required |= {c: "numeric" for c in feature_cols}
-    params = {score_col: "score_col", label_col: "label_col", time_col: "time_col"}
-    params |= {c: "segment_cols" for c in segment_cols} | {c: "feature_cols" for c in feature_cols}
-    # allow_empty: the checks below count the rows
-    src = open_source(source, table=table, required=required, name="predictions",
-                      allow_empty=True, parameters=params)  # fmt: skip
-    t, label = src.table, src.label
-    t = numeric_label(t, label_col, label)
-    warnings: list[dict[str, str]] = []
-    s, y = t[score_col].cast("float64"), t[label_col].cast("float64")
-    chk = t.aggregate(
-        n=t.count(), n_lab=y.count(), bad_score=count_if(s.isnull() | (s < 0) | (s > 1)),
-        bad_label=count_if(y.notnull() & (y != 0) & (y != 1)), smin=s.min(), smax=s.max(),
-        t0=t[time_col].min(), t1=t[time_col].max(),
-    ).to_pandas().iloc[0]  # fmt: skip
-    n, n_lab = int(chk.n), int(chk.n_lab)
-    if n == 0:
-        raise DataError(f"{label} has no rows; expected at least one")
-    if int(chk.bad_score):
-        raise DataError(
-            f"{label}: column {score_col!r} has {int(chk.bad_score)} values outside [0, 1] or "
-            f"null (range {chk.smin:g} to {chk.smax:g}); expected probabilities"
-        )
-    if int(chk.bad_label):
-        ex = t.filter(y.notnull() & (y != 0) & (y != 1)).select(label_col).limit(3).to_pandas()
-        raise DataError(
-            f"{label}: column {label_col!r} has {int(chk.bad_label)} values other than 0, 1 or "
-            f"null (e.g. {', '.join(map(str, ex[label_col].tolist()))}); for a continuous "
-            "label use aipm_nb.model.regression_metrics"
-        )
-    if n_lab == 0:
-        warnings.append({"code": "no_labels", "message":
-                         f"all {n:,} rows have a null {label_col!r}: label metrics are empty; "
-                         "drift and volume are still computed"})  # fmt: skip
-    if n > 1 and chk.smin == chk.smax:
-        warnings.append({"code": "constant_score", "message":
-                         f"every {score_col!r} is {chk.smax:g}: the model ranks nothing (ROC AUC "
-                         "0.5) — check that the right column is used"})  # fmt: skip
-    t0, t1 = pd.Timestamp(chk.t0), pd.Timestamp(chk.t1)
+    check_scalar(threshold, "threshold", typ=float, ge=0, le=1)
+    check_scalar(window, "window", one_of=("day", "week"))
+    check_scalar(window_metric, "window_metric", one_of=WINDOW_METRICS)
+    t, label = _open_predictions(
+        source, table, score_col, label_col, time_col, segment_cols, feature_cols
+    )
+    n, n_lab, (t0, t1), warnings = _check_predictions(t, label, score_col, label_col, time_col)
     ref_end = (
         t0 + (t1 - t0) / 2 if reference_end is None else comparable_timestamp(reference_end, t0)
     )
@@ -180,65 +140,204 @@ def analyze_model(
             f"reference_end {ref_end} leaves an empty reference or current window; the data "
             f"runs from {t0} to {t1}"
         )
-    t = t.mutate(__s=s, __y=y)
-    lab = t.filter(t["__y"].notnull())
-
+    t = t.mutate(__s=t[score_col].cast("float64"), __y=t[label_col].cast("float64"))
     is_cur = t[time_col] >= ibis.literal(ref_end.to_pydatetime())
+    counts, metrics, ref_m, cur_m = _label_metrics(t, is_cur, threshold, warnings)
+    calibration = _calibration(t)
+    windows = window_metrics(t, time_col, window, threshold, window_metric, metric_floor)
+    warnings += _window_warnings(windows, window, window_metric, metric_floor)
+    drift_rows = feature_drift(t, [score_col, *feature_cols], is_cur)
+    chosen = None
+    if n_lab and (target_precision is not None or target_recall is not None):
+        chosen = choose_threshold(
+            counts, target_precision=target_precision, target_recall=target_recall
+        )
+    return ModelResult(
+        n=n,
+        n_labelled=n_lab,
+        threshold=threshold,
+        metrics=metrics,
+        ece=expected_calibration_error(calibration),
+        calibration=calibration,
+        thresholds=threshold_table(counts) if n_lab else pd.DataFrame(),
+        segments=segment_metrics(t, segment_cols, threshold),
+        windows=windows,
+        drift=pd.DataFrame(drift_rows),
+        score_drift_by_window=drift_by_window(t, time_col, window, is_cur, drift_rows[0]["edges"]),
+        reference_end=ref_end,
+        reference_metrics=ref_m,
+        current_metrics=cur_m,
+        curves=counts[["score", "pos", "neg"]].sort_values("score"),
+        score_hist=_score_hist(t, is_cur),
+        chosen_threshold=chosen,
+        metric_floor=metric_floor,
+        window_metric=window_metric,
+        warnings=tuple(warnings),
+    )
+
+
+def _open_predictions(
+    source: Any,
+    table: str | None,
+    score_col: str,
+    label_col: str,
+    time_col: str,
+    segment_cols: Sequence[str],
+    feature_cols: Sequence[str],
+) -> tuple[ir.Table, str]:
+    required = {score_col: "numeric", label_col: "any", time_col: "timestamp"}
+    required |= {c: "any" for c in segment_cols}
+    required |= {c: "numeric" for c in feature_cols}
+    params = {score_col: "score_col", label_col: "label_col", time_col: "time_col"}
+    params |= {c: "segment_cols" for c in segment_cols} | {c: "feature_cols" for c in feature_cols}
+    # allow_empty: _check_predictions counts the rows
+    src = open_source(
+        source,
+        table=table,
+        required=required,
+        name="predictions",
+        allow_empty=True,
+        parameters=params,
+    )
+    return numeric_label(src.table, label_col, src.label), src.label
+
+
+def _check_predictions(
+    t: ir.Table, label: str, score_col: str, label_col: str, time_col: str
+) -> tuple[int, int, tuple[pd.Timestamp, pd.Timestamp], list[dict[str, str]]]:
+    """Rows, labelled rows, the time range and warnings, from one engine query; scores outside
+    [0, 1] and labels other than 0/1 are a `DataError`."""
+    s, y = t[score_col].cast("float64"), t[label_col].cast("float64")
+    chk = (
+        t.aggregate(
+            n=t.count(),
+            n_lab=y.count(),
+            bad_score=count_if(s.isnull() | (s < 0) | (s > 1)),
+            bad_label=count_if(y.notnull() & (y != 0) & (y != 1)),
+            smin=s.min(),
+            smax=s.max(),
+            t0=t[time_col].min(),
+            t1=t[time_col].max(),
+        )
+        .to_pandas()
+        .iloc[0]
+    )
+    n, n_lab = int(chk.n), int(chk.n_lab)
+    if n == 0:
+        raise DataError(f"{label} has no rows; expected at least one", table=label)
+    if int(chk.bad_score):
+        raise DataError(
+            f"{label}: column {score_col!r} has {int(chk.bad_score)} values outside [0, 1] or "
+            f"null (range {chk.smin:g} to {chk.smax:g}); expected probabilities",
+            table=label,
+            column=score_col,
+            count=int(chk.bad_score),
+        )
+    if int(chk.bad_label):
+        ex = t.filter(y.notnull() & (y != 0) & (y != 1)).select(label_col).limit(3).to_pandas()
+        examples = ex[label_col].tolist()
+        raise DataError(
+            f"{label}: column {label_col!r} has {int(chk.bad_label)} values other than 0, 1 or "
+            f"null (e.g. {', '.join(map(str, examples))}); for a continuous "
+            "label use aipm_nb.model.regression_metrics",
+            table=label,
+            column=label_col,
+            count=int(chk.bad_label),
+            examples=examples,
+        )
+    warnings = []
+    if n_lab == 0:
+        warnings.append(
+            warning(
+                "no_labels",
+                f"all {n:,} rows have a null {label_col!r}: label "
+                "metrics are empty; drift and volume are still computed",
+            )
+        )
+    if n > 1 and chk.smin == chk.smax:
+        warnings.append(
+            warning(
+                "constant_score",
+                f"every {score_col!r} is {chk.smax:g}: the "
+                "model ranks nothing (ROC AUC 0.5) — check that the right "
+                "column is used",
+            )
+        )
+    return n, n_lab, (pd.Timestamp(chk.t0), pd.Timestamp(chk.t1)), warnings
+
+
+def _label_metrics(
+    t: ir.Table, is_cur: ir.BooleanValue, threshold: float, warnings: list[dict[str, str]]
+) -> tuple[pd.DataFrame, BinaryMetrics | None, BinaryMetrics | None, BinaryMetrics | None]:
+    """Counts per distinct score and the metrics overall, on the reference and on the current
+    rows (one engine query)."""
     period = score_counts(t.mutate(__cur=is_cur), "__s", "__y", by=["__cur"])
     counts = period.groupby("score", as_index=False)[["pos", "neg", "n"]].sum()
     metrics = ref_m = cur_m = None
-    curves = counts[["score", "pos", "neg"]].sort_values("score")
-    if n_lab:
+    if len(counts):
         if counts.pos.sum() == 0 or counts.neg.sum() == 0:
             cls = "positive" if counts.pos.sum() else "negative"
             ap = "1.0 (every row is positive)" if cls == "positive" else "undefined"
-            warnings.append({"code": "single_class", "message":
-                             f"every labelled row is {cls}: ROC AUC is undefined and PR AUC "
-                             f"(average precision, as scikit-learn) is {ap}"})  # fmt: skip
+            warnings.append(
+                warning(
+                    "single_class",
+                    f"every labelled row is {cls}: ROC AUC is "
+                    f"undefined and PR AUC (average precision, as scikit-learn) "
+                    f"is {ap}",
+                )
+            )
         metrics = binary_metrics_from_counts(counts, threshold=threshold)
     if len(period[~period.__cur]):
         ref_m = binary_metrics_from_counts(period[~period.__cur], threshold=threshold)
     if len(period[period.__cur]):
         cur_m = binary_metrics_from_counts(period[period.__cur], threshold=threshold)
+    return counts, metrics, ref_m, cur_m
 
+
+def _calibration(t: ir.Table) -> pd.DataFrame:
     nb = config.CALIBRATION_BINS
+    lab = t.filter(t["__y"].notnull())
     bins = (
         lab.mutate(bin=ibis.least((lab["__s"] * nb).floor().cast("int64"), nb - 1))
         .group_by("bin")
         .aggregate(n=ibis._.count(), sum_score=ibis._["__s"].sum(), pos=ibis._["__y"].sum())
         .to_pandas()
     )
-    calibration = calibration_table(bins, n_bins=nb)
-    ece = expected_calibration_error(calibration)
+    return calibration_table(bins, n_bins=nb)
 
-    segments = segment_metrics(t, segment_cols, threshold)
-    windows = window_metrics(t, time_col, window, threshold, window_metric, metric_floor)
-    drift_rows = feature_drift(t, [score_col, *feature_cols], is_cur)
-    drift = pd.DataFrame(drift_rows)
-    by_window = drift_by_window(t, time_col, window, is_cur, drift_rows[0]["edges"])
+
+def _window_warnings(
+    windows: pd.DataFrame, window: str, window_metric: str, metric_floor: float | None
+) -> list[dict[str, str]]:
+    out = []
     if not windows.empty and (windows.n_labelled == 0).any():
         empty = windows[windows.n_labelled == 0].window.dt.strftime("%Y-%m-%d").tolist()
-        warnings.append({"code": "unlabelled_windows", "message":
-                         f"{len(empty)} {window} window(s) have no labels yet ({', '.join(empty)})"
-                         ": their label metrics are empty"})  # fmt: skip
+        out.append(
+            warning(
+                "unlabelled_windows",
+                f"{len(empty)} {window} window(s) have no "
+                f"labels yet ({', '.join(empty)}): their label metrics are empty",
+            )
+        )
     if metric_floor is not None and not windows.empty and windows.below_floor.any():
         bad = windows[windows.below_floor].window.dt.strftime("%Y-%m-%d").tolist()
-        warnings.append({"code": "below_floor", "message":
-                         f"{window_metric} fell below {metric_floor} in {len(bad)} window(s): "
-                         + ", ".join(bad)})  # fmt: skip
-    chosen = None
-    if n_lab and (target_precision is not None or target_recall is not None):
-        chosen = choose_threshold(counts, target_precision=target_precision,
-                                  target_recall=target_recall)  # fmt: skip
-    hist = (
-        t.mutate(bin=ibis.least((t["__s"] * 20).floor().cast("int64"), 19), __cur=is_cur)
-        .group_by(["bin", "__cur"]).aggregate(n=ibis._.count()).to_pandas()
-    )  # fmt: skip
-    return ModelResult(
-        n=n, n_labelled=n_lab, threshold=threshold, metrics=metrics, ece=ece,
-        calibration=calibration, thresholds=threshold_table(counts) if n_lab else pd.DataFrame(),
-        segments=segments, windows=windows, drift=drift, score_drift_by_window=by_window,
-        reference_end=ref_end, reference_metrics=ref_m, current_metrics=cur_m, curves=curves,
-        score_hist=hist, chosen_threshold=chosen, metric_floor=metric_floor,
-        window_metric=window_metric, warnings=tuple(warnings),
-    )  # fmt: skip
+        out.append(
+            warning(
+                "below_floor",
+                f"{window_metric} fell below {metric_floor} in "
+                f"{len(bad)} window(s): " + ", ".join(bad),
+            )
+        )
+    return out
+
+
+def _score_hist(t: ir.Table, is_cur: ir.BooleanValue) -> pd.DataFrame:
+    """Rows per 1/20 score bin in the reference and the current rows: ``bin``, ``period``
+    (``"reference"`` / ``"current"``), ``n``."""
+    period = is_cur.ifelse("current", "reference")
+    return (
+        t.mutate(bin=ibis.least((t["__s"] * 20).floor().cast("int64"), 19), period=period)
+        .group_by(["bin", "period"])
+        .aggregate(n=ibis._.count())
+        .to_pandas()
+    )

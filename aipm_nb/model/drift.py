@@ -1,4 +1,5 @@
-"""Drift: PSI over reference deciles and KS, from counts computed in the engine."""
+"""Drift in the engine: counts per reference-decile bin and per distinct value, finished by
+the formulas of `aipm_nb.stats.drift` (PSI, KS)."""
 
 from __future__ import annotations
 
@@ -13,43 +14,9 @@ import pandas as pd
 
 from aipm_nb import config
 from aipm_nb.model.engine import count_if, window_start
+from aipm_nb.stats.drift import psi_from_counts, psi_status
 
-__all__ = ["psi_from_counts", "psi_status"]
-
-
-def psi_status(psi: float) -> str:
-    """``stable`` (< 0.1), ``moderate`` (< 0.25) or ``major``."""
-    if math.isnan(psi):
-        return "unknown"
-    return ("stable" if psi < config.PSI_STABLE
-            else "moderate" if psi < config.PSI_MODERATE else "major")  # fmt: skip
-
-
-def psi_from_counts(ref: Sequence[float], cur: Sequence[float]) -> float:
-    """PSI = Σ (cur − ref)·ln(cur/ref) over bin shares floored at 1e-4.
-
-    Examples:
-        >>> round(psi_from_counts([50, 50], [50, 50]), 6)
-        0.0
-        >>> round(psi_from_counts([90, 10], [50, 50]), 4)
-        0.8789
-    """
-    r = np.asarray(ref, dtype=float)
-    c = np.asarray(cur, dtype=float)
-    if r.sum() == 0 or c.sum() == 0:
-        return math.nan
-    r = np.maximum(r / r.sum(), config.PSI_FLOOR)
-    c = np.maximum(c / c.sum(), config.PSI_FLOOR)
-    return float(np.sum((c - r) * np.log(c / r)))
-
-
-def _ks_from_counts(values: pd.DataFrame) -> float:
-    """Two-sample KS statistic from counts per distinct value (``value``, ``ref``, ``cur``)."""
-    v = values.groupby("value", sort=True)[["ref", "cur"]].sum()
-    r, c = v["ref"].to_numpy(dtype=float), v["cur"].to_numpy(dtype=float)
-    if r.sum() == 0 or c.sum() == 0:
-        return math.nan
-    return float(np.max(np.abs(np.cumsum(r) / r.sum() - np.cumsum(c) / c.sum())))
+__all__ = ["drift_by_window", "feature_drift", "psi_from_counts", "psi_status"]
 
 
 def feature_drift(
@@ -63,24 +30,40 @@ def feature_drift(
     """
     xs = {c: t[c].cast("float64") for c in cols}
     oks = {c: xs[c].notnull() & ~xs[c].isnan() for c in cols}
-    tot = t.aggregate(**{
-        f"{side}{i}": count_if(oks[c] & (is_cur if side == "c" else ~is_cur))
-        for i, c in enumerate(cols) for side in ("r", "c")
-    }).to_pandas().iloc[0]  # fmt: skip
+    tot = (
+        t.aggregate(
+            **{
+                f"{side}{i}": count_if(oks[c] & (is_cur if side == "c" else ~is_cur))
+                for i, c in enumerate(cols)
+                for side in ("r", "c")
+            }
+        )
+        .to_pandas()
+        .iloc[0]
+    )
     w = ibis.cumulative_window(order_by="value")
     out = []
     for i, c in enumerate(cols):
         R, C = int(tot[f"r{i}"] or 0), int(tot[f"c{i}"] or 0)
         if R == 0 or C == 0:
-            out.append({"column": c, "psi": math.nan, "ks_statistic": math.nan,
-                        "status": "unknown", "edges": [], "ref_counts": [],
-                        "cur_counts": []})  # fmt: skip
+            out.append(
+                {
+                    "column": c,
+                    "psi": math.nan,
+                    "ks_statistic": math.nan,
+                    "status": "unknown",
+                    "edges": [],
+                    "ref_counts": [],
+                    "cur_counts": [],
+                }
+            )
             continue
         g = (
-            t.filter(oks[c]).mutate(value=xs[c], __cur=is_cur)
+            t.filter(oks[c])
+            .mutate(value=xs[c], __cur=is_cur)
             .group_by("value")
             .aggregate(r=count_if(~ibis._["__cur"]), c=count_if(ibis._["__cur"]))
-        )  # fmt: skip
+        )
         g = g.mutate(cr=g.r.sum().over(w), cc=g.c.sum().over(w))
         aggs: dict[str, ir.Value] = {"ks": (g.cr / R - g.cc / C).abs().max()}
         plan = []
@@ -94,36 +77,60 @@ def feature_drift(
         q = g.aggregate(**aggs).to_pandas().iloc[0]
         raw = [q[f"lo{k}"] + frac * (q[f"hi{k}"] - q[f"lo{k}"]) for k, frac in plan]
         edges = sorted({float(e) for e in raw})
-        below = g.aggregate(**{
-            f"{side}{k}": g[side].sum(where=g.value < e)
-            for k, e in enumerate(edges) for side in ("r", "c")
-        }).to_pandas().iloc[0]  # fmt: skip
+        below = (
+            g.aggregate(
+                **{
+                    f"{side}{k}": g[side].sum(where=g.value < e)
+                    for k, e in enumerate(edges)
+                    for side in ("r", "c")
+                }
+            )
+            .to_pandas()
+            .iloc[0]
+        )
         ref_cum = [0.0] + [float(below[f"r{k}"] or 0) for k in range(len(edges))] + [float(R)]
         cur_cum = [0.0] + [float(below[f"c{k}"] or 0) for k in range(len(edges))] + [float(C)]
         r = list(np.diff(ref_cum))
         cu = list(np.diff(cur_cum))
         psi = psi_from_counts(r, cu)
-        out.append({"column": c, "psi": psi, "ks_statistic": float(q["ks"]),
-                    "status": psi_status(psi), "edges": edges, "ref_counts": r,
-                    "cur_counts": cu})  # fmt: skip
+        out.append(
+            {
+                "column": c,
+                "psi": psi,
+                "ks_statistic": float(q["ks"]),
+                "status": psi_status(psi),
+                "edges": edges,
+                "ref_counts": r,
+                "cur_counts": cu,
+            }
+        )
     return out
 
 
-def drift_by_window(t: ir.Table, time_col: str, window: str, is_cur: ir.BooleanValue,
-                           edges: Sequence[float]) -> pd.DataFrame:  # fmt: skip
+def drift_by_window(
+    t: ir.Table, time_col: str, window: str, is_cur: ir.BooleanValue, edges: Sequence[float]
+) -> pd.DataFrame:
     """PSI of the score of every window against the whole reference (onset of drift)."""
     if not edges:
         return pd.DataFrame(columns=["window", "psi", "status"])
     b = sum(((t["__s"] >= e).ifelse(1, 0) for e in edges), ibis.literal(0))
     counts = (
         t.mutate(__b=b, __w=window_start(t[time_col], window), __cur=is_cur)
-        .group_by(["__w", "__b", "__cur"]).aggregate(n=ibis._.count()).to_pandas()
-    )  # fmt: skip
+        .group_by(["__w", "__b", "__cur"])
+        .aggregate(n=ibis._.count())
+        .to_pandas()
+    )
     ref = counts[~counts.__cur].groupby("__b").n.sum().reindex(range(len(edges) + 1), fill_value=0)
     rows = []
     for w, g in counts.groupby("__w", sort=True):
         cur = g.groupby("__b").n.sum().reindex(range(len(edges) + 1), fill_value=0)
         psi = psi_from_counts(ref, cur)
-        rows.append({"window": pd.Timestamp(w), "psi": psi, "status": psi_status(psi),
-                     "reference": bool((~g.__cur).all())})  # fmt: skip
+        rows.append(
+            {
+                "window": pd.Timestamp(w),
+                "psi": psi,
+                "status": psi_status(psi),
+                "reference": bool((~g.__cur).all()),
+            }
+        )
     return pd.DataFrame(rows)

@@ -130,8 +130,9 @@ def _spec(item: Any, where: str, base: Path, seen: set[str]) -> ReportSpec:
     title = item.get("title")
     if title is not None and not isinstance(title, str):
         raise ConfigError(f"{where} ({name}): 'title' must be a string; got {title!r}")
-    params = {str(k): json_parameter(v, f"{where} ({name}): parameter {k!r}")
-              for k, v in params.items()}  # fmt: skip
+    params = {
+        str(k): json_parameter(v, f"{where} ({name}): parameter {k!r}") for k, v in params.items()
+    }
     return ReportSpec(name, nb_path, params, title)
 
 
@@ -149,8 +150,9 @@ def load_config(path: str | os.PathLike[str]) -> tuple[list[ReportSpec], Path]:
         raise ConfigError(f"{path}: expected a mapping with a 'reports' list")
     base = path.resolve().parent
     seen: set[str] = set()
-    specs = [_spec(item, f"{path}: reports[{i}]", base, seen)
-             for i, item in enumerate(raw["reports"])]  # fmt: skip
+    specs = [
+        _spec(item, f"{path}: reports[{i}]", base, seen) for i, item in enumerate(raw["reports"])
+    ]
     if not specs:
         raise ConfigError(f"{path}: 'reports' is empty")
     return specs, base

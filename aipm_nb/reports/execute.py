@@ -167,8 +167,9 @@ def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def _execute(cmd: list[str], env: dict[str, str], log_file: Path, timeout: float, name: str
-             ) -> tuple[int, str | None]:  # fmt: skip
+def _execute(
+    cmd: list[str], env: dict[str, str], log_file: Path, timeout: float, name: str
+) -> tuple[int, str | None]:
     """Run papermill; returns its exit code and an error when it was killed."""
     with open(log_file, "wb") as log:
         proc = subprocess.Popen(
@@ -211,8 +212,9 @@ def _first_error(nb: Mapping[str, Any] | None) -> tuple[str | None, int | None]:
     return None, None
 
 
-def _failure(code: int, nb: Mapping[str, Any] | None, log_file: Path, timeout: float
-             ) -> tuple[str, int | None]:  # fmt: skip
+def _failure(
+    code: int, nb: Mapping[str, Any] | None, log_file: Path, timeout: float
+) -> tuple[str, int | None]:
     error, failed_cell = _first_error(nb)
     log = log_file.read_text(encoding="utf-8", errors="replace")
     if "CellTimeoutError" in log:
@@ -235,11 +237,23 @@ class _Job:
 
 def _papermill_cmd(job: _Job, nb_stage: Path, params_file: Path) -> list[str]:
     return [
-        sys.executable, "-m", "papermill", str(job.spec.notebook), str(nb_stage),
-        "-f", str(params_file), "--cwd", str(job.base), "-k", "python3",
-        "--execution-timeout", str(max(1, int(job.timeout))), "--no-progress-bar",
-        "--log-level", "WARNING",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "papermill",
+        str(job.spec.notebook),
+        str(nb_stage),
+        "-f",
+        str(params_file),
+        "--cwd",
+        str(job.base),
+        "-k",
+        "python3",
+        "--execution-timeout",
+        str(max(1, int(job.timeout))),
+        "--no-progress-bar",
+        "--log-level",
+        "WARNING",
+    ]
 
 
 def run_one(job: _Job) -> ReportResult:
@@ -257,8 +271,9 @@ def run_one(job: _Job) -> ReportResult:
     nb_stage, log_file = staging / f"{spec.name}.ipynb", staging / f"{spec.name}.log"
     env = {**os.environ, **extra_env, "PYTHONUNBUFFERED": "1"}
     env.pop("MPLBACKEND", None)  # the kernel uses the inline backend: figures embedded as PNG
-    code, error = _execute(_papermill_cmd(job, nb_stage, params_file), env, log_file,
-                           job.timeout, spec.name)  # fmt: skip
+    code, error = _execute(
+        _papermill_cmd(job, nb_stage, params_file), env, log_file, job.timeout, spec.name
+    )
     nb = _read_notebook(nb_stage)
     failed_cell = None
     if code != 0 and error is None:
@@ -267,18 +282,27 @@ def run_one(job: _Job) -> ReportResult:
     if code == 0 and json_stage.exists():
         summary = scrub.scrub(json.loads(json_stage.read_text(encoding="utf-8")))
     result = ReportResult(
-        name=spec.name, notebook=spec.notebook.name, status="ok" if code == 0 else "failed",
+        name=spec.name,
+        notebook=spec.notebook.name,
+        status="ok" if code == 0 else "failed",
         duration_s=round(time.monotonic() - t0, 2),
         started_at=started.isoformat(timespec="seconds"),
-        error=scrub.text(error) if error else None, failed_cell=failed_cell,
-        kind=(summary or {}).get("kind"), title=(summary or {}).get("title"),
+        error=scrub.text(error) if error else None,
+        failed_cell=failed_cell,
+        kind=(summary or {}).get("kind"),
+        title=(summary or {}).get("title"),
         headline=report_html.headline(summary) if summary else [],
-    )  # fmt: skip
+    )
     return _publish(job, result, scrub.scrub(nb) if nb else None, summary, scrub)
 
 
-def _publish(job: _Job, result: ReportResult, nb: dict[str, Any] | None,
-             summary: dict[str, Any] | None, scrub: Scrubber) -> ReportResult:  # fmt: skip
+def _publish(
+    job: _Job,
+    result: ReportResult,
+    nb: dict[str, Any] | None,
+    summary: dict[str, Any] | None,
+    scrub: Scrubber,
+) -> ReportResult:
     import nbformat
 
     name = job.spec.name
@@ -317,8 +341,12 @@ def _status_line(r: ReportResult, run_dir: Path) -> str:
     return line + (f"\n       {r.error}" if r.error else "")
 
 
-def _collect(futures: Mapping[Future[ReportResult], ReportSpec], run_dir: Path, bar: Any,
-             echo: Callable[[str], None]) -> list[ReportResult]:  # fmt: skip
+def _collect(
+    futures: Mapping[Future[ReportResult], ReportSpec],
+    run_dir: Path,
+    bar: Any,
+    echo: Callable[[str], None],
+) -> list[ReportResult]:
     """Gather finished reports as they complete, printing one status line each."""
     results = []
     for fut in as_completed(futures):
@@ -326,9 +354,14 @@ def _collect(futures: Mapping[Future[ReportResult], ReportSpec], run_dir: Path, 
         try:
             r = fut.result()
         except Exception as exc:  # a bug or a full disk in the runner itself: still isolate it
-            r = ReportResult(spec.name, spec.notebook.name, "failed", 0.0,
-                             _now().isoformat(timespec="seconds"),
-                             error=redact(f"{type(exc).__name__}: {exc}"))  # fmt: skip
+            r = ReportResult(
+                spec.name,
+                spec.notebook.name,
+                "failed",
+                0.0,
+                _now().isoformat(timespec="seconds"),
+                error=redact(f"{type(exc).__name__}: {exc}"),
+            )
         results.append(r)
         (bar.write if bar else echo)(_status_line(r, run_dir))
         if bar:
@@ -344,8 +377,9 @@ def _progress(total: int, run_id: str, enabled: bool) -> Any:
     return tqdm(total=total, desc=f"run {run_id}", unit="report", file=sys.stderr)
 
 
-def _run_all(jobs: Sequence[_Job], workers: int, run_id: str, progress: bool,
-             echo: Callable[[str], None]) -> list[ReportResult]:  # fmt: skip
+def _run_all(
+    jobs: Sequence[_Job], workers: int, run_id: str, progress: bool, echo: Callable[[str], None]
+) -> list[ReportResult]:
     run_dir = jobs[0].run_dir
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(run_one, j): j.spec for j in jobs}
@@ -364,8 +398,9 @@ def _run_all(jobs: Sequence[_Job], workers: int, run_id: str, progress: bool,
     return results
 
 
-def _write_manifest(out_dir: Path, run_dir: Path, manifest: dict[str, Any],
-                    echo: Callable[[str], None]) -> None:  # fmt: skip
+def _write_manifest(
+    out_dir: Path, run_dir: Path, manifest: dict[str, Any], echo: Callable[[str], None]
+) -> None:
     with index_lock(out_dir):
         atomic_write(run_dir / "run.json", json.dumps(manifest, indent=2) + "\n")
         report_html.write_index(out_dir, warn=echo)

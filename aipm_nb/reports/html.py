@@ -69,9 +69,12 @@ def headline(summary: Mapping[str, Any]) -> list[str]:
     try:
         if kind == "ab_test":
             dec = res.get("decision", {})
-            metrics = [m for m in res.get("metrics", []) if not m.get("guardrail")]
-            if metrics:
-                primary = [m for m in metrics if m["metric"] == metrics[0]["metric"]]
+            metrics = res.get("metrics", [])
+            name = res.get("primary_metric") or next(
+                (m["metric"] for m in metrics if not m.get("guardrail")), None
+            )  # summaries written before primary_metric was recorded
+            primary = [m for m in metrics if m["metric"] == name]
+            if primary:
                 best = max(primary, key=lambda m: m.get("rel_effect") or 0)
                 out.append(f"{best['variant']} {best['rel_effect']:+.1%} {best['metric']}")
             out.append(f"→ {dec.get('recommendation', '?').replace('_', ' ')}")

@@ -1,4 +1,4 @@
-"""Statistics on sufficient statistics (n, sums, sums of squares, cross-products).
+"""A/B statistics on sufficient statistics (n, sums, sums of squares, cross-products).
 
 Nothing here sees a row: the engine aggregates, these functions do the arithmetic. The
 conventions are those of GrowthBook's gbstats frequentist engine (DESIGN section 4):
@@ -10,24 +10,85 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 from scipy import stats as sps
 
+from aipm_nb import config
 from aipm_nb.errors import ParameterError
 
 __all__ = [
     "ArmStats",
     "Effect",
+    "Moments",
+    "Paired",
+    "SRMResult",
     "adjust_pvalues",
     "arm_from_sums",
+    "chance_to_beat_control",
     "cuped_arms",
     "effect",
+    "mean_arm",
+    "minimum_detectable_effect",
     "ratio_arm",
     "required_sample_size",
+    "sample_covariance",
+    "sample_variance",
     "srm_test",
 ]
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Count, sum and sum of squares of one metric in one group; pools by addition.
+
+    Examples:
+        >>> m = Moments(2, 3.0, 5.0) + Moments(1, 3.0, 9.0)  # x = 1, 2 and 3
+        >>> m.n, m.mean, m.var
+        (3, 2.0, 1.0)
+    """
+
+    n: float
+    total: float
+    total_sq: float
+
+    @property
+    def mean(self) -> float:
+        """Σx / n (NaN without units)."""
+        return self.total / self.n if self.n else math.nan
+
+    @property
+    def var(self) -> float:
+        """Sample variance (0 below two units)."""
+        return sample_variance(self.n, self.total, self.total_sq)
+
+    def __add__(self, other: Moments) -> Moments:
+        return Moments(self.n + other.n, self.total + other.total, self.total_sq + other.total_sq)
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Two metrics of the same units (y and x) with Σxy: what CUPED and ratio metrics need.
+
+    Examples:
+        >>> p = Paired(Moments(3, 6.0, 14.0), Moments(3, 3.0, 5.0), 8.0)  # y=1,2,3  x=0,1,2
+        >>> round(p.cov, 6)
+        1.0
+    """
+
+    y: Moments
+    x: Moments
+    total_xy: float
+
+    @property
+    def cov(self) -> float:
+        """Sample covariance of y and x."""
+        return sample_covariance(self.y.n, self.x.total, self.y.total, self.total_xy)
+
+    def __add__(self, other: Paired) -> Paired:
+        return Paired(self.y + other.y, self.x + other.x, self.total_xy + other.total_xy)
 
 
 class ArmStats(NamedTuple):
@@ -91,7 +152,12 @@ def sample_variance(n: float, s: float, ss: float) -> float:
 
 
 def sample_covariance(n: float, sx: float, sy: float, sxy: float) -> float:
-    """Unbiased covariance from n, Σx, Σy and Σxy (0 when n < 2)."""
+    """Unbiased covariance from n, Σx, Σy and Σxy (0 when n < 2).
+
+    Examples:
+        >>> sample_covariance(3, 6.0, 3.0, 8.0)  # x = 1, 2, 3; y = 0, 1, 2
+        1.0
+    """
     if n < 2:
         return 0.0
     return (sxy - sx * sy / n) / (n - 1)
@@ -109,39 +175,56 @@ def arm_from_sums(n: float, s: float, ss: float, *, proportion: bool = False) ->
     return ArmStats(n, mean, var, mean, var)
 
 
-def ratio_arm(n: float, sn: float, sd: float, snn: float, sdd: float, snd: float) -> ArmStats:
-    """Arm statistics of a ratio metric Σnum/Σden with the unit as the randomisation unit.
+def mean_arm(m: Moments, *, proportion: bool = False) -> ArmStats:
+    """`arm_from_sums` on typed `Moments`.
+
+    Examples:
+        >>> mean_arm(Moments(3, 6.0, 14.0)).var
+        1.0
+    """
+    return arm_from_sums(m.n, m.total, m.total_sq, proportion=proportion)
+
+
+def ratio_arm(s: Paired) -> ArmStats:
+    """Arm statistics of a ratio metric Σy/Σx (numerator y, denominator x) with the unit as
+    the randomisation unit.
 
     Delta method: Var per unit = (σ²_num − 2·R·σ_num,den + R²·σ²_den) / μ_den², R = μ_num/μ_den.
+
+    Examples:
+        >>> a = ratio_arm(Paired(Moments(3, 6.0, 14.0), Moments(3, 3.0, 5.0), 8.0))
+        >>> a.mean, round(a.var, 6)
+        (2.0, 1.0)
     """
-    mu_n, mu_d = sn / n, sd / n
+    mu_n, mu_d = s.y.mean, s.x.mean
     r = mu_n / mu_d
-    v_n = sample_variance(n, sn, snn)
-    v_d = sample_variance(n, sd, sdd)
-    c = sample_covariance(n, sn, sd, snd)
-    var = max((v_n - 2 * r * c + r * r * v_d) / (mu_d * mu_d), 0.0)
-    return ArmStats(n, r, var, r, var)
+    var = max((s.y.var - 2 * r * s.cov + r * r * s.x.var) / (mu_d * mu_d), 0.0)
+    return ArmStats(s.y.n, r, var, r, var)
 
 
 def cuped_arms(
-    control: tuple[float, ...], treatment: tuple[float, ...], *, proportion: bool = False
+    control: Paired, treatment: Paired, *, proportion: bool = False
 ) -> tuple[ArmStats, ArmStats]:
-    """CUPED-adjusted arm statistics of two arms, theta pooled over both.
+    """CUPED-adjusted arm statistics of two arms (y the metric, x the pre-period covariate),
+    theta pooled over both. Adjusted mean a = m_y − θ·m_x, variance w = v_y + θ²·v_x − 2θ·c.
 
-    Each arm is ``(n, Σy, Σy², Σx, Σx², Σxy)`` with ``x`` the pre-period covariate.
-    Adjusted mean a = m_y − θ·m_x, variance w = v_y + θ²·v_x − 2θ·c.
+    Examples:
+        >>> c = Paired(Moments(3, 6.0, 14.0), Moments(3, 3.0, 5.0), 8.0)
+        >>> t = Paired(Moments(3, 9.0, 29.0), Moments(3, 3.0, 5.0), 11.0)
+        >>> a, b = cuped_arms(c, t)
+        >>> a.theta, a.var, b.mean - a.mean
+        (1.0, 0.0, 1.0)
     """
-    tot = tuple(a + b for a, b in zip(control, treatment, strict=True))
-    n, sy, _, sx, sxx, sxy = tot
-    var_x = sample_variance(n, sx, sxx)
-    theta = sample_covariance(n, sx, sy, sxy) / var_x if var_x > 0 else 0.0
+    pooled = control + treatment
+    theta = pooled.cov / pooled.x.var if pooled.x.var > 0 else 0.0
     out = []
-    for n, sy, syy, sx, sxx, sxy in (control, treatment):
-        raw = arm_from_sums(n, sy, syy, proportion=proportion)
-        vx = sample_variance(n, sx, sxx)
-        c = sample_covariance(n, sx, sy, sxy)
+    for arm in (control, treatment):
+        raw = mean_arm(arm.y, proportion=proportion)
+        c, vx = arm.cov, arm.x.var
         w = max(raw.var + theta * theta * vx - 2 * theta * c, 0.0)
-        out.append(ArmStats(n, raw.mean - theta * sx / n, w, raw.mean, raw.var, theta, c, vx))
+        out.append(
+            ArmStats(arm.y.n, raw.mean - theta * arm.x.mean, w, raw.mean, raw.var, theta, c, vx)
+        )
     return out[0], out[1]
 
 
@@ -159,8 +242,32 @@ def _two_sided(est: float, se: float, df: float, alpha: float) -> tuple[float, f
     return est - half, est + half, p
 
 
-def effect(control: ArmStats, treatment: ArmStats, *, alpha: float = 0.05) -> Effect:
+def chance_to_beat_control(rel_effect: float, rel_se: float, direction: str = "increase") -> float:
+    """P(the variant is better than the control) under a flat prior: Φ(±effect / se), the sign
+    following ``direction`` (``"decrease"`` when lower is better). NaN without a standard error.
+
+    Examples:
+        >>> round(chance_to_beat_control(0.02, 0.01), 4)
+        0.9772
+        >>> round(chance_to_beat_control(0.02, 0.01, "decrease"), 4)
+        0.0228
+    """
+    if not rel_se > 0:
+        return math.nan
+    sign = -1.0 if direction == "decrease" else 1.0
+    return float(sps.norm.cdf(sign * rel_effect / rel_se))
+
+
+def effect(
+    control: ArmStats,
+    treatment: ArmStats,
+    *,
+    alpha: float | None = None,
+    direction: str = "increase",
+) -> Effect:
     """Absolute and relative effect of ``treatment`` against ``control`` (gbstats' t-test).
+
+    ``alpha`` defaults to `config.ALPHA`; ``direction`` orients the chance to beat control.
 
     Examples (GrowthBook's published test case):
         >>> c = arm_from_sums(3407, 1396.87, 52377.9767)
@@ -169,6 +276,7 @@ def effect(control: ArmStats, treatment: ArmStats, *, alpha: float = 0.05) -> Ef
         >>> round(e.rel_effect, 5), round(e.rel_ci_lower, 5), round(e.p_value, 5)
         (0.70732, -0.03526, 0.06191)
     """
+    alpha = config.ALPHA if alpha is None else alpha
     c, t = control, treatment
     d = t.mean - c.mean
     se = math.sqrt(t.var / t.n + c.var / c.n)
@@ -184,7 +292,7 @@ def effect(control: ArmStats, treatment: ArmStats, *, alpha: float = 0.05) -> Ef
         rel_var = t.var / (t.n * m_c**2) + ctrl / (c.n * m_c**2)
     rel_se = math.sqrt(max(rel_var, 0.0))
     rlo, rhi, rp = _two_sided(rel, rel_se, df, alpha)
-    ctbc = float(sps.norm.cdf(rel / rel_se)) if rel_se > 0 else math.nan
+    ctbc = chance_to_beat_control(rel, rel_se, direction)
     return Effect(d, se, lo, hi, p, rel, rel_se, rlo, rhi, rp, df, ctbc)
 
 
@@ -198,7 +306,10 @@ class SRMResult(NamedTuple):
 
 
 def srm_test(
-    counts: dict[str, int], expected_shares: dict[str, float] | None = None, *, alpha: float = 0.001
+    counts: dict[str, int],
+    expected_shares: dict[str, float] | None = None,
+    *,
+    alpha: float | None = None,
 ) -> SRMResult:
     """Chi-square test of the unit counts against the expected shares (equal by default).
 
@@ -208,6 +319,7 @@ def srm_test(
         >>> srm_test({"control": 5000, "treatment": 4600}).mismatch
         True
     """
+    alpha = config.SRM_ALPHA if alpha is None else alpha
     names = list(counts)
     if expected_shares is None:
         shares = {k: 1 / len(names) for k in names}
@@ -267,20 +379,33 @@ def required_sample_size(
     n_per_arm: float,
     target_effect: float,
     *,
-    alpha: float = 0.05,
-    power: float = 0.8,
+    alpha: float | None = None,
+    power: float | None = None,
 ) -> float:
     """Units per arm needed to detect a relative effect ``target_effect`` (two-sided test),
     scaling the observed relative standard error ``rel_se`` measured at ``n_per_arm`` units.
+    ``alpha`` and ``power`` default to `config.ALPHA` and `config.POWER`.
 
     Examples:
         >>> round(required_sample_size(0.02, 10_000, 0.05), 0)
         12558.0
     """
-    z = sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power)
-    return float(n_per_arm * (rel_se * z / target_effect) ** 2)
+    return float(n_per_arm * (rel_se * _z_power(alpha, power) / target_effect) ** 2)
 
 
-def minimum_detectable_effect(rel_se: float, *, alpha: float = 0.05, power: float = 0.8) -> float:
-    """Smallest relative effect detectable with the given power at this standard error."""
-    return float((sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power)) * rel_se)
+def minimum_detectable_effect(
+    rel_se: float, *, alpha: float | None = None, power: float | None = None
+) -> float:
+    """Smallest relative effect detectable with the given power at this standard error.
+
+    Examples:
+        >>> round(minimum_detectable_effect(0.01), 4)
+        0.028
+    """
+    return float(_z_power(alpha, power) * rel_se)
+
+
+def _z_power(alpha: float | None, power: float | None) -> float:
+    alpha = config.ALPHA if alpha is None else alpha
+    power = config.POWER if power is None else power
+    return float(sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power))
