@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from aipm_nb import config
+from aipm_nb import resources
 from aipm_nb.errors import AipmNbError, ConfigError
 from aipm_nb.reports.redaction import redact
 
@@ -130,11 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("list", help="templates and their parameters")
-    p.add_argument("folder", nargs="?", default=str(config.PROJECT_ROOT / "notebooks"))
+    p.add_argument("folder", nargs="?", default=str(resources.templates_dir()))
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("data", help="(re)generate the sample data")
-    p.add_argument("--out", type=Path, default=config.DATA_DIR, help="folder (default: data/)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=resources.sample_dir(),
+        help="folder (default: where sample: sources read, data/ in a checkout)",
+    )
     p.set_defaults(func=_cmd_data)
     return parser
 

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-#: Folder holding the sample data (``make data`` / ``aipm-nb data`` write it).
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = PROJECT_ROOT / "data"
-
-#: File name of each sample data set under DATA_DIR; ``source="sample:NAME"`` resolves to it.
+#: File name of each sample data set; ``source="sample:NAME"`` resolves to it in the package's
+#: sample folder (`aipm_nb.resources.sample_dir`).
 SAMPLE_FILES = {
     "events": "events.parquet",
     "experiment": "experiment.parquet",

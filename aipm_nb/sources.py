@@ -32,7 +32,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from aipm_nb import config
+from aipm_nb import resources
 from aipm_nb.errors import (
     AipmNbError,
     DataError,
@@ -246,11 +246,10 @@ def _open(source: Any, table: str | None, label: str) -> ir.Table:
 
 
 def _open_sample(sample: str, label: str) -> ir.Table:
-    if sample not in config.SAMPLE_FILES:
-        raise ParameterError(
-            f"{label}: unknown sample {sample!r}; expected one of {sorted(config.SAMPLE_FILES)}"
-        )
-    path = config.DATA_DIR / config.SAMPLE_FILES[sample]
+    try:
+        path = resources.sample_path(sample)
+    except ParameterError as exc:
+        raise ParameterError(f"{label}: {exc}") from None
     if not path.exists():
         raise SourceNotFoundError(
             f"{label}: sample data {path.name} is missing; run `make data` (or `aipm-nb data`)"

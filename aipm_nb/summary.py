@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import math
 import os
+import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,14 @@ from aipm_nb.errors import ParameterError
 from aipm_nb.files import atomic_write
 from aipm_nb.reports.redaction import redact
 
-__all__ = ["KINDS", "build_summary", "json_safe", "redact_parameters", "write_summary"]
+__all__ = [
+    "KINDS",
+    "build_summary",
+    "json_safe",
+    "notebook_parameters",
+    "redact_parameters",
+    "write_summary",
+]
 
 KINDS = ("cohort", "ab_test", "model_performance")
 
@@ -40,6 +48,32 @@ def redact_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
         return redact(repr(v))
 
     return {str(k): clean(v) for k, v in parameters.items()}
+
+
+#: Names IPython puts in a kernel's namespace; never parameters.
+_KERNEL_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
+
+
+def notebook_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The notebook's parameters, read from its namespace instead of retyped: call it with
+    ``globals()`` right after the imports of the first cell below the ``parameters`` cell
+    (papermill's injected values included). Modules, functions, classes and private or IPython
+    names are left out, and so is ``summary_path`` (where the summary goes, not what it says).
+
+    Examples:
+        >>> import math
+        >>> notebook_parameters({"source": "x.csv", "alpha": 0.05, "math": math, "_": 1,
+        ...                      "summary_path": "s.json", "In": []})
+        {'source': 'x.csv', 'alpha': 0.05}
+    """
+    out = {}
+    for name, value in namespace.items():
+        if name.startswith("_") or name in _KERNEL_NAMES or name == "summary_path":
+            continue
+        if isinstance(value, types.ModuleType | type) or callable(value):
+            continue
+        out[name] = value
+    return out
 
 
 def json_safe(v: Any) -> Any:

@@ -19,8 +19,9 @@ from typing import Any
 
 import yaml
 
-from aipm_nb.errors import ConfigError
+from aipm_nb.errors import ConfigError, ParameterError
 from aipm_nb.reports.redaction import Scrubber, redact, url_secrets
+from aipm_nb.resources import TEMPLATE_PREFIX, template_path
 
 __all__ = [
     "RESERVED_NAMES",
@@ -120,8 +121,14 @@ def _spec(item: Any, where: str, base: Path, seen: set[str]) -> ReportSpec:
     seen.add(name.lower())
     nb = item.get("notebook")
     if not isinstance(nb, str):
-        raise ConfigError(f"{where} ({name}): 'notebook' must be a path")
-    nb_path = (base / nb).resolve()
+        raise ConfigError(f"{where} ({name}): 'notebook' must be a path or 'template:NAME'")
+    if nb.startswith(TEMPLATE_PREFIX):
+        try:
+            nb_path = template_path(nb)
+        except ParameterError as exc:
+            raise ConfigError(f"{where} ({name}): {exc}") from None
+    else:
+        nb_path = (base / nb).resolve()
     if not nb_path.exists():
         raise ConfigError(f"{where} ({name}): notebook {nb!r} does not exist")
     params = item.get("parameters") or {}

@@ -1,0 +1,55 @@
+"""aipm-nb: notebook toolkit for AI product analysis.
+
+Modules, one concern each:
+
+* `aipm_nb.sources`: a DataFrame, file, glob, DuckDB file or URL as an ibis table; column checks.
+* `aipm_nb.synthetic`: sample data generators with a known ground truth.
+* `aipm_nb.experiment`: A/B test statistics on engine-side sufficient statistics, and a decision.
+* `aipm_nb.cohort`: retention by cohort, segments, active users, lifecycle, revenue curves.
+* `aipm_nb.model`: classifier performance from per-score counts, calibration, drift (PSI, KS).
+* `aipm_nb.stats`: the statistics on aggregates (Welch, delta method, CUPED, SRM, corrections).
+* `aipm_nb.plots`: matplotlib figures of results (never computes statistics).
+* `aipm_nb.summary`: the JSON summary every notebook writes (DESIGN section 5).
+* `aipm_nb.reports`: ``aipm-nb run`` / ``validate``: papermill runs into HTML + JSON + index,
+  parameter and source checks, and the one owner of secret redaction.
+* `aipm_nb.markup`: escaping of data values for Markdown/HTML; `aipm_nb.files`: atomic writes.
+* `aipm_nb.config`: defaults; `aipm_nb.errors`: the exception hierarchy; `aipm_nb.cli`: ``aipm-nb``.
+"""
+
+from __future__ import annotations
+
+from aipm_nb.cohort import analyze_cohorts, compare_retention
+from aipm_nb.errors import (
+    AipmNbError,
+    ConfigError,
+    DataError,
+    ParameterError,
+    SchemaError,
+    SourceError,
+    SourceNotFoundError,
+)
+from aipm_nb.experiment import analyze_experiment
+from aipm_nb.model import analyze_model
+from aipm_nb.reports.redaction import redact
+from aipm_nb.sources import Source, check_columns, load_table, open_source
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AipmNbError",
+    "ConfigError",
+    "DataError",
+    "ParameterError",
+    "SchemaError",
+    "Source",
+    "analyze_cohorts",
+    "analyze_experiment",
+    "analyze_model",
+    "compare_retention",
+    "SourceError",
+    "SourceNotFoundError",
+    "check_columns",
+    "load_table",
+    "open_source",
+    "redact",
+]

@@ -1,0 +1,105 @@
+"""Cohort results for people: the executive summary and formatted tables."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from aipm_nb.cohort.retention import CohortResult
+from aipm_nb.cohort.segments import RetentionComparison
+from aipm_nb.markup import html_text, md
+
+__all__ = ["summary_markdown"]
+
+
+def _fmt_pct(v: float) -> str:
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.0%}"
+
+
+def summary_markdown(
+    res: CohortResult, comparison: RetentionComparison | None = None, *, k: int | None = None
+) -> str:
+    """Executive summary: retention at period k with its CI, the latest cohort against the four
+    before it, and the segment difference if a comparison is given."""
+    avg = res.average
+    if k is None:
+        k = 4 if res.max_periods >= 4 and not math.isnan(avg.retention.get(4, math.nan)) else 1
+    k = min(k, res.max_periods)
+    unit = res.period
+    lines = []
+    r = avg.retention[k]
+    if math.isnan(r):
+        lines.append(f"No cohort has a complete {unit} {k} yet.")
+    else:
+        half = (avg.ci_upper[k] - avg.ci_lower[k]) / 2
+        lines.append(
+            f"**{unit.capitalize()}-{k} retention is {r:.0%}** (±{half * 100:.0f} pts, 95% CI; "
+            f"{res.retention_type!r} retention over {int(avg.users[k]):,} users of the cohorts "
+            f"with a complete {unit} {k})."
+        )
+        col = res.retention[k].dropna()
+        if len(col) >= 2:
+            latest, before = col.index[-1], col.iloc[-5:-1]
+            sizes = res.cohorts.set_index("cohort")["size"]
+            prev = float((before * sizes[before.index]).sum() / sizes[before.index].sum())
+            diff = (col.iloc[-1] - prev) * 100
+            word = "above" if diff > 0 else "below"
+            lines.append(
+                f"The latest complete cohort ({latest:%Y-%m-%d}, {int(sizes[latest]):,} users) "
+                f"retains {col.iloc[-1]:.0%} at {unit} {k}: {abs(diff):.0f} pts {word} the "
+                f"{len(before)} cohorts before it ({prev:.0%})."
+            )
+    if comparison is not None and len(comparison.results) == 2:
+        tests = comparison.tests.set_index("k")
+        kk = k if k in tests.index else (tests.index[0] if len(tests) else None)
+        if kk is not None and "diff" in tests.columns and not math.isnan(tests["diff"][kk]):
+            a, b = list(comparison.results)
+            d = tests.loc[kk]
+            sig = "significant" if d.p_value < 0.05 else "not significant"
+            word = "better" if d["diff"] > 0 else "worse"
+            who = (
+                f"Adopters of {md(comparison.segment[8:])} retain {abs(d['diff']) * 100:.0f} pts "
+                f"{word} than non-adopters"
+                if comparison.segment.startswith("adopted ")
+                else f"{md(comparison.segment)}: {md(a)} retain {abs(d['diff']) * 100:.0f} pts "
+                f"{word} than {md(b)}"
+            )
+            lines.append(
+                f"**{who}** at {unit} {kk} (95% CI {d.ci_lower * 100:+.0f} to "
+                f"{d.ci_upper * 100:+.0f} pts, p = {d.p_value:.2g}, {sig})."
+            )
+    elif comparison is not None:
+        tests = comparison.tests.set_index("k")
+        if k in tests.index:
+            curves = comparison.curves[comparison.curves.k == k].dropna(subset=["retention"])
+            best = curves.sort_values("retention")
+            if len(best):
+                lines.append(
+                    f"By {md(comparison.segment)} at {unit} {k}: best {md(best.segment.iloc[-1])} "
+                    f"({best.retention.iloc[-1]:.0%}), worst {md(best.segment.iloc[0])} "
+                    f"({best.retention.iloc[0]:.0%}); chi-square p = {tests.p_value[k]:.2g}."
+                )
+    lines.append(
+        f"{res.users:,} users in {len(res.cohorts)} "
+        f"{ {'day': 'daily', 'week': 'weekly', 'month': 'monthly'}[unit] } cohorts; periods in "
+        f"{md(res.timezone)}; cells ending after {res.as_of:%Y-%m-%d %H:%M} are incomplete (blank)."
+    )
+    return "\n\n".join(lines)
+
+
+def retention_table(res: CohortResult) -> pd.DataFrame:
+    """The retention matrix as text for reading: percentages, blank where incomplete."""
+    out = res.retention.map(_fmt_pct)
+    out.columns = [f"{res.period[0]}{k}" for k in out.columns]
+    out.insert(0, "users", res.cohorts["size"].map("{:,}".format).to_numpy())
+    out.index = out.index.strftime("%Y-%m-%d")
+    return out
+
+
+def matrix_html(res: CohortResult) -> str:
+    return (
+        f"<p><b>{html_text(res.retention_type)}</b> retention by {html_text(res.period)} "
+        f"cohort ({len(res.cohorts)} cohorts, {res.users:,} users)</p>"
+        + retention_table(res).to_html()
+    )

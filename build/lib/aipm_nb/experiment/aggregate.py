@@ -1,0 +1,249 @@
+"""The engine side of an A/B test: typed per-arm sums in one query, unit checks, histograms."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from aipm_nb.errors import DataError
+from aipm_nb.experiment.spec import Metric
+from aipm_nb.sources import open_source
+from aipm_nb.stats import Moments, Paired
+
+__all__ = ["ArmSums", "MetricSums", "arm_histograms", "engine_sums"]
+
+
+def _finite_filter(col: ir.Column) -> ir.BooleanValue:
+    ok = col.notnull()
+    if col.type().is_floating():
+        ok = ok & ~col.isnan()
+    return ok
+
+
+def _values(t: ir.Table, cols: Sequence[Any]) -> list[ir.FloatingValue]:
+    """The columns as float64, NULL wherever any of them is null or NaN (so that SUM and
+    COUNT skip the same units for every sum of a metric, without a FILTER per aggregate)."""
+    exprs = [t[c].cast("float64") for c in cols]
+    if len(cols) == 1 and not t[cols[0]].type().is_floating():
+        return exprs  # SUM / COUNT already skip NULLs
+    ok = _finite_filter(t[cols[0]])
+    for c in cols[1:]:
+        ok = ok & _finite_filter(t[c])
+    return [ok.ifelse(e, ibis.null("float64")) for e in exprs]
+
+
+@dataclass(frozen=True)
+class MetricSums:
+    """The sums of one metric in one group, as the metric declares them (`Metric.y`/`Metric.x`).
+
+    Attributes:
+        y: n, Σy, Σy² of the metric (the numerator of a ratio) over units where every column
+            of the metric is usable.
+        x: the same of the paired column (CUPED covariate or ratio denominator), else None.
+        total_xy: Σxy (0 without a paired column).
+        lo: min of y (NaN without units); with ``hi`` the 0/1 check of proportions.
+        hi: max of y.
+    """
+
+    y: Moments
+    x: Moments | None = None
+    total_xy: float = 0.0
+    lo: float = math.nan
+    hi: float = math.nan
+
+    def paired(self) -> Paired:
+        """y and x as `Paired` (what CUPED and ratios need)."""
+        assert self.x is not None, "the metric has no paired column"
+        return Paired(self.y, self.x, self.total_xy)
+
+    def __add__(self, other: MetricSums) -> MetricSums:
+        x = None if self.x is None or other.x is None else self.x + other.x
+        return MetricSums(
+            self.y + other.y,
+            x,
+            self.total_xy + other.total_xy,
+            float(np.fmin(self.lo, other.lo)),
+            float(np.fmax(self.hi, other.hi)),
+        )
+
+
+@dataclass(frozen=True)
+class ArmSums:
+    """Every metric's sums in one group (an arm, or an arm within a segment or a day)."""
+
+    units: int
+    metrics: tuple[MetricSums, ...]
+
+    def __add__(self, other: ArmSums) -> ArmSums:
+        pooled = tuple(a + b for a, b in zip(self.metrics, other.metrics, strict=True))
+        return ArmSums(self.units + other.units, pooled)
+
+
+def engine_sums(
+    t: ir.Table, variant_col: str, metrics: Sequence[Metric], by: Sequence[str] = ()
+) -> dict[tuple[Any, ...], ArmSums]:
+    """One engine query: the sums every metric declares, per variant (and ``by`` columns).
+
+    Keys are ``(variant, *by values)``; a null variant is the key ``(None, ...)``. This is the
+    only function that knows how the sums are named inside the query."""
+    aggs: dict[str, ir.Value] = {"units": t.count()}
+    for i, m in enumerate(metrics):
+        y, *x = _values(t, [m.y, m.x] if m.x else [m.y])
+        aggs |= {f"n{i}": y.count(), f"s{i}": y.sum(), f"ss{i}": (y * y).sum()}
+        if m.type == "proportion":
+            aggs |= {f"lo{i}": y.min(), f"hi{i}": y.max()}
+        if x:
+            aggs |= {
+                f"sx{i}": x[0].sum(),
+                f"sxx{i}": (x[0] * x[0]).sum(),
+                f"sxy{i}": (x[0] * y).sum(),
+            }
+    df = t.group_by([variant_col, *by]).aggregate(**aggs).to_pandas()
+    out: dict[tuple[Any, ...], ArmSums] = {}
+    for r in df.to_dict("records"):
+
+        def num(key: str, r: dict[str, Any] = r) -> float:
+            v = r.get(key)
+            return 0.0 if v is None or pd.isna(v) else float(v)
+
+        sums = []
+        for i, m in enumerate(metrics):
+            n = num(f"n{i}")
+            sums.append(
+                MetricSums(
+                    Moments(n, num(f"s{i}"), num(f"ss{i}")),
+                    Moments(n, num(f"sx{i}"), num(f"sxx{i}")) if m.x else None,
+                    num(f"sxy{i}"),
+                    _float(r.get(f"lo{i}")),
+                    _float(r.get(f"hi{i}")),
+                )
+            )
+        key = tuple(None if pd.isna(r[c]) else r[c] for c in [variant_col, *by])
+        out[key] = ArmSums(int(r["units"]), tuple(sums))
+    return out
+
+
+def _float(v: Any) -> float:
+    return math.nan if v is None or pd.isna(v) else float(v)
+
+
+def _check_units(
+    t: ir.Table,
+    unit_col: str,
+    variant_col: str,
+    label: str,
+    float_cols: Sequence[str] = (),
+    *,
+    unique: bool = True,
+) -> int:
+    """One row per unit, no unit in two variants, no ±inf in a metric (engine-side); returns
+    the number of rows with a null unit id (left out by the caller).
+
+    An exact ``count(*) = count(DISTINCT unit)`` settles the usual case in one cheap query that
+    also counts null ids and infinite values; only when it fails does a per-unit grouping find
+    how many units and which."""
+    aggs: dict[str, ir.Value] = {"rows": t.count(), "null_ids": t[unit_col].isnull().sum()}
+    if unique:
+        aggs["units"] = t[unit_col].nunique()
+    for i, c in enumerate(float_cols):
+        aggs[f"inf{i}"] = t[c].cast("float64").isinf().sum()
+    c = t.aggregate(**aggs).to_pandas().iloc[0]
+    for i, col in enumerate(float_cols):
+        n_inf = int(c[f"inf{i}"] or 0)
+        if n_inf:
+            raise DataError(
+                f"{label} column {col!r} has {n_inf:,} infinite values (inf or -inf); a mean "
+                "or a sum cannot use them — replace them with a finite value or null",
+                table=label,
+                column=col,
+                count=n_inf,
+            )
+    null_ids = int(c.null_ids or 0)
+    if not unique or (int(c.rows) - null_ids == int(c.units) and int(c.units) > 0):
+        return null_ids
+    t = t.filter(t[unit_col].notnull())
+    g = t.group_by(unit_col).aggregate(rows=t.count(), variants=t[variant_col].nunique())
+    bad = g.filter(g.rows > 1).order_by(ibis.desc("variants"), unit_col).limit(3).to_pandas()
+    if len(bad):
+        n_bad = int(g.filter(g.rows > 1).count().to_pandas())
+        if int(bad.variants.max()) > 1:
+            n_multi = int(g.filter(g.variants > 1).count().to_pandas())
+            ex = bad[bad.variants > 1][unit_col].tolist()
+            raise DataError(
+                f"{label}: {n_multi} units appear in more than one variant (e.g. {unit_col} "
+                f"{', '.join(map(str, ex))}); each unit must be assigned to exactly one "
+                f"variant — fix the assignment or drop these units",
+                table=label,
+                column=unit_col,
+                count=n_multi,
+                examples=ex,
+            )
+        raise DataError(
+            f"{label}: {n_bad} units have more than one row (e.g. {unit_col} "
+            f"{', '.join(map(str, bad[unit_col].tolist()))}); expected one row per unit — "
+            "aggregate the metrics per unit first",
+            table=label,
+            column=unit_col,
+            count=n_bad,
+            examples=bad[unit_col].tolist(),
+        )
+    return null_ids
+
+
+def arm_histograms(
+    source: Any,
+    columns: Sequence[str],
+    *,
+    variant_col: str = "variant",
+    bins: int = 30,
+    upper_quantile: float = 0.99,
+    table: str | None = None,
+) -> pd.DataFrame:
+    """Per-variant histograms of metric columns, binned in the engine.
+
+    The range runs from the minimum to the ``upper_quantile`` of all units (long tails of
+    revenue would otherwise squeeze every bar into one); values above go into the last bin.
+
+    Returns:
+        ``column``, ``variant``, ``lower``, ``upper``, ``count``, ``share`` (of the variant).
+    """
+    required = {variant_col: "any", **{c: "numeric" for c in columns}}
+    t = open_source(source, table=table, required=required, name="experiment").table
+    frames = []
+    for col in columns:
+        x = t[col].cast("float64")
+        ok = _finite_filter(t[col])
+        rng = t.aggregate(lo=x.min(where=ok), hi=x.quantile(upper_quantile, where=ok)).to_pandas()
+        lo, hi = float(rng.lo.iloc[0]), float(rng.hi.iloc[0])
+        width = (hi - lo) / bins if hi > lo else 1.0
+        b = ((x - lo) / width).floor().cast("int64").clip(0, bins - 1)
+        h = (
+            t.filter(ok)
+            .mutate(bin=b, v=t[variant_col].cast("string"))
+            .group_by(["v", "bin"])
+            .aggregate(count=ibis._.count())
+            .to_pandas()
+        )
+        full = pd.MultiIndex.from_product([sorted(h.v.unique()), range(bins)], names=["v", "bin"])
+        h = h.set_index(["v", "bin"]).reindex(full, fill_value=0).reset_index()
+        h["share"] = h["count"] / h.groupby("v")["count"].transform("sum")
+        frames.append(
+            pd.DataFrame(
+                {
+                    "column": col,
+                    "variant": h.v,
+                    "lower": lo + h.bin * width,
+                    "upper": lo + (h.bin + 1) * width,
+                    "count": h["count"].astype(int),
+                    "share": h.share,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)

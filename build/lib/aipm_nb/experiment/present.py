@@ -1,0 +1,128 @@
+"""A/B results for people: the executive summary, the HTML card and formatted tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from aipm_nb.experiment.results import ExperimentResult
+from aipm_nb.markup import html_text, md
+
+__all__ = ["metric_table", "power_table", "summary_markdown"]
+
+
+def render_html(res: ExperimentResult) -> str:
+    """A compact HTML card: decision, reasons, SRM and the metric table.
+
+    Every text that comes from data or parameters is escaped."""
+    colors = {
+        "ship": "#1a7f37",
+        "do_not_ship": "#cf222e",
+        "keep_running": "#9a6700",
+        "investigate": "#cf222e",
+    }
+    rec = res.decision.recommendation
+    reasons = "".join(f"<li>{html_text(r)}</li>" for r in res.decision.reasons)
+    rows = []
+    for m in res.metrics:
+        sig = "✔" if m.significant else ""
+        rows.append(
+            f"<tr><td>{html_text(m.metric)}{' (guardrail)' if m.guardrail else ''}</td>"
+            f"<td>{html_text(m.variant)}</td><td>{m.control_mean:.4g}</td>"
+            f"<td>{m.variant_mean:.4g}</td><td><b>{m.rel_effect:+.2%}</b></td>"
+            f"<td>{m.rel_ci_lower:+.2%} … {m.rel_ci_upper:+.2%}</td>"
+            f"<td>{m.p_value:.3g}</td><td>{m.p_value_adjusted:.3g}</td>"
+            f"<td>{m.chance_to_beat_control:.1%}</td><td>{sig}</td></tr>"
+        )
+    srm = res.srm
+    srm_txt = (
+        ("⚠ sample ratio mismatch" if srm.mismatch else "sample ratio OK")
+        + f" (p = {srm.p_value:.3g}; "
+        + ", ".join(f"{k}: {v:,}" for k, v in srm.counts.items())
+        + ")"
+    )
+    return (
+        f'<div class="aipm-result"><p style="font-size:1.2em">Recommendation: '
+        f'<b style="color:{colors.get(rec, "#000")}">{rec.replace("_", " ").upper()}</b></p>'
+        f"<ul>{reasons}</ul><p>{html_text(srm_txt)}</p>"
+        "<table><thead><tr><th>metric</th><th>variant</th><th>control mean</th>"
+        f"<th>variant mean</th><th>rel. effect</th><th>{res.ci_label}</th><th>p</th>"
+        f"<th>p adj. ({html_text(res.correction)})</th><th>chance to beat control</th>"
+        f"<th>significant</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def summary_markdown(res: ExperimentResult) -> str:
+    """The executive summary: the decision, why, and the headline numbers, in Markdown."""
+    label = res.decision.recommendation.replace("_", " ").upper()
+    variant = f" — {md(res.decision.variant)}" if res.decision.variant else ""
+    lines = [f"### Recommendation: {label}{variant}", ""]
+    lines += [f"- {md(r)}" for r in res.decision.reasons]
+    lines += [
+        "",
+        f"| metric | variant | relative effect | {res.ci_label} | adjusted p | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m in res.metrics:
+        verdict = "better" if m.improved else "worse" if m.harmed else "no significant change"
+        name = md(m.metric) + (" (guardrail)" if m.guardrail else "")
+        lines.append(
+            f"| {name} | {md(m.variant)} | **{m.rel_effect:+.2%}** | {m.rel_ci_lower:+.2%} to "
+            f"{m.rel_ci_upper:+.2%} | {m.p_value_adjusted:.3g} | {verdict} |"
+        )
+    n = ", ".join(f"{md(k)}: {v:,}" for k, v in res.srm.counts.items())
+    lines += [
+        "",
+        f"{res.rows:,} units ({n}); α = {res.alpha}, {res.correction} correction over "
+        f"{sum(not m.guardrail for m in res.metrics)} tests.",
+    ]
+    return "\n".join(lines)
+
+
+def metric_table(res: ExperimentResult, *, segments: bool = False) -> pd.DataFrame:
+    """The metric (or segment) table formatted for reading: percentages and rounded p-values."""
+    rows = res.segments if segments else res.metrics
+    out = []
+    for m in rows:
+        r = {}
+        if segments:
+            r[m.segment or "segment"] = m.segment_value
+        r |= {
+            "metric": m.metric
+            + (" (guardrail)" if m.guardrail else "")
+            + (" (CUPED)" if m.cuped else ""),
+            "variant": m.variant,
+            "control n": f"{m.control_n:,}",
+            "variant n": f"{m.variant_n:,}",
+            "control mean": f"{m.control_mean:.4g}",
+            "variant mean": f"{m.variant_mean:.4g}",
+            "abs. effect": f"{m.abs_effect:+.4g}",
+            "rel. effect": f"{m.rel_effect:+.2%}",
+            res.ci_label: f"{m.rel_ci_lower:+.2%} to {m.rel_ci_upper:+.2%}",
+            "p": f"{m.p_value:.3g}",
+            "adj. p": f"{m.p_value_adjusted:.3g}",
+            "P(beat control)": f"{m.chance_to_beat_control:.1%}",
+            "significant": "yes" if m.significant else "no",
+        }
+        out.append(r)
+    df = pd.DataFrame(out)
+    if df.empty:
+        return df
+    return df.set_index([m.segment or "segment", "metric"] if segments else "metric")
+
+
+def power_table(res: ExperimentResult) -> pd.DataFrame:
+    """Power of the primary metric: detectable effect now, units and days to the target."""
+    return pd.DataFrame(
+        [
+            {
+                "metric": p.metric,
+                "variant": p.variant,
+                "units per arm": f"{p.n_per_arm:,}",
+                p.label: f"{p.mde:.2%}",
+                "target effect": f"{p.target_effect:.2%}",
+                "units per arm for target": f"{p.required_n_per_arm:,}",
+                "more days needed": "—" if p.additional_days is None else str(p.additional_days),
+            }
+            for p in res.power
+        ]
+    ).set_index("metric")

@@ -1,0 +1,196 @@
+"""Typed results of an A/B test evaluation (JSON keys of DESIGN section 5)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import pandas as pd
+
+from aipm_nb import stats as st
+from aipm_nb.results import Result, ci_label, jsonable, power_label
+
+__all__ = ["Decision", "ExperimentResult", "MetricResult", "PowerResult"]
+
+
+#: The recommendations of `decide`, strongest evidence first.
+Recommendation = Literal["investigate", "do_not_ship", "ship", "keep_running"]
+
+
+@dataclass(frozen=True)
+class MetricResult(Result):
+    """One metric x variant comparison against the control (JSON keys of DESIGN section 5)."""
+
+    metric: str
+    type: str
+    variant: str
+    control_n: int
+    variant_n: int
+    control_mean: float
+    variant_mean: float
+    abs_effect: float
+    abs_ci_lower: float
+    abs_ci_upper: float
+    abs_p_value: float
+    rel_effect: float
+    rel_ci_lower: float
+    rel_ci_upper: float
+    p_value: float
+    p_value_adjusted: float
+    chance_to_beat_control: float
+    cuped: bool
+    guardrail: bool
+    significant: bool
+    direction: str = "increase"
+    rel_se: float = math.nan
+    mde: float = math.nan
+    segment: str | None = None
+    segment_value: str | None = None
+
+    @property
+    def improved(self) -> bool:
+        """Significant and in the good direction."""
+        good = self.rel_effect > 0 if self.direction == "increase" else self.rel_effect < 0
+        return self.significant and good
+
+    @property
+    def harmed(self) -> bool:
+        """Significant and in the bad direction."""
+        bad = self.rel_effect < 0 if self.direction == "increase" else self.rel_effect > 0
+        return self.significant and bad
+
+    def to_dict(self) -> dict[str, Any]:
+        """The DESIGN section 5 keys of one metric row."""
+        return {k: jsonable(getattr(self, k)) for k in METRIC_KEYS}
+
+
+#: Keys of one ``result.metrics`` row of the JSON summary (DESIGN section 5).
+METRIC_KEYS = (
+    "metric",
+    "type",
+    "variant",
+    "control_n",
+    "variant_n",
+    "control_mean",
+    "variant_mean",
+    "abs_effect",
+    "abs_ci_lower",
+    "abs_ci_upper",
+    "abs_p_value",
+    "rel_effect",
+    "rel_ci_lower",
+    "rel_ci_upper",
+    "p_value",
+    "p_value_adjusted",
+    "chance_to_beat_control",
+    "cuped",
+    "guardrail",
+    "significant",
+)
+
+
+@dataclass(frozen=True)
+class Decision(Result):
+    """The recommendation and the reasons behind it, in plain language."""
+
+    recommendation: Recommendation
+    reasons: tuple[str, ...]
+    variant: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """``recommendation`` and ``reasons`` (DESIGN section 5)."""
+        return {"recommendation": self.recommendation, "reasons": list(self.reasons)}
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per reason."""
+        return pd.DataFrame({"recommendation": self.recommendation, "reason": self.reasons})
+
+
+@dataclass(frozen=True)
+class PowerResult(Result):
+    """Power of the primary metric for one variant (``mde`` is detectable with ``power`` at
+    significance ``alpha``)."""
+
+    metric: str
+    variant: str
+    n_per_arm: int
+    mde: float  # relative effect detectable with `power` at the observed sample
+    target_effect: float
+    required_n_per_arm: int
+    days_observed: float | None
+    additional_days: int | None
+    power: float = 0.8
+    alpha: float = 0.05
+
+    @property
+    def label(self) -> str:
+        """E.g. ``"detectable effect (80% power)"``."""
+        return f"detectable effect ({power_label(self.power)})"
+
+
+@dataclass(frozen=True)
+class ExperimentResult(Result):
+    """Everything `analyze_experiment` found. Render in a notebook by ending a cell with it."""
+
+    control: str
+    variants: tuple[str, ...]
+    srm: st.SRMResult
+    metrics: tuple[MetricResult, ...]
+    decision: Decision
+    power: tuple[PowerResult, ...]
+    alpha: float
+    correction: str
+    rows: int
+    warnings: tuple[dict[str, str], ...] = ()
+    segments: tuple[MetricResult, ...] = ()
+    cumulative: pd.DataFrame | None = field(default=None, compare=False)
+    primary_metric: str = ""
+    target_power: float = 0.8
+
+    @property
+    def ci_label(self) -> str:
+        """The interval label of this result's alpha, e.g. ``"95% CI"``."""
+        return ci_label(self.alpha)
+
+    def primary_rows(self) -> list[MetricResult]:
+        """The primary metric's rows, one per variant."""
+        return [m for m in self.metrics if m.metric == self.primary_metric]
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The metric table, one row per metric x variant."""
+        return pd.DataFrame([asdict(m) for m in self.metrics])
+
+    def segments_to_pandas(self) -> pd.DataFrame:
+        """The segment table, one row per segment value x metric x variant."""
+        return pd.DataFrame([asdict(m) for m in self.segments])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``result`` object of the JSON summary (DESIGN section 5)."""
+        return {
+            "control": self.control,
+            "primary_metric": self.primary_metric,
+            "alpha": self.alpha,
+            "srm": {
+                "p_value": jsonable(self.srm.p_value),
+                "mismatch": bool(self.srm.mismatch),
+                "counts": dict(self.srm.counts),
+            },
+            "metrics": [m.to_dict() for m in self.metrics],
+            "decision": self.decision.to_dict(),
+        }
+
+    def headline(self) -> str:
+        """One line for an index: the primary metric's effect and the recommendation."""
+        prim = self.primary_rows()
+        best = self.decision.variant or (prim[0].variant if prim else "")
+        ms = [m for m in prim if m.variant == best] or prim
+        if not ms:
+            return self.decision.recommendation
+        m = ms[0]
+        return f"{m.variant} {m.rel_effect:+.1%} {m.metric} → {self.decision.recommendation}"
+
+    def _repr_html_(self) -> str:
+        from aipm_nb.experiment.present import render_html  # presentation imports results
+
+        return render_html(self)

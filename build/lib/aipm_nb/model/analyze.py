@@ -1,0 +1,343 @@
+"""Model performance & drift in one call: `analyze_model` and its `ModelResult`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from aipm_nb import config
+from aipm_nb.errors import DataError, ParameterError
+from aipm_nb.model.drift import drift_by_window, feature_drift
+from aipm_nb.model.engine import (
+    comparable_timestamp,
+    count_if,
+    numeric_label,
+    score_counts,
+    segment_metrics,
+    window_metrics,
+)
+from aipm_nb.model.metrics import (
+    METRIC_KEYS,
+    WINDOW_METRICS,
+    BinaryMetrics,
+    ThresholdChoice,
+    binary_metrics_from_counts,
+    calibration_table,
+    choose_threshold,
+    expected_calibration_error,
+    threshold_table,
+)
+from aipm_nb.results import Result, jsonable, warning
+from aipm_nb.sources import open_source
+from aipm_nb.validation import check_scalar
+
+__all__ = ["ModelResult", "analyze_model"]
+
+
+@dataclass(frozen=True)
+class ModelResult(Result):
+    """Everything `analyze_model` found."""
+
+    n: int
+    n_labelled: int
+    threshold: float
+    metrics: BinaryMetrics | None
+    ece: float
+    calibration: pd.DataFrame
+    thresholds: pd.DataFrame
+    segments: pd.DataFrame
+    windows: pd.DataFrame
+    drift: pd.DataFrame
+    score_drift_by_window: pd.DataFrame
+    reference_end: pd.Timestamp
+    reference_metrics: BinaryMetrics | None
+    current_metrics: BinaryMetrics | None
+    curves: pd.DataFrame  # counts per distinct score (labelled rows), for ROC / PR plots
+    score_hist: pd.DataFrame
+    chosen_threshold: ThresholdChoice | None = None
+    metric_floor: float | None = None
+    window_metric: str = "roc_auc"
+    warnings: tuple[dict[str, str], ...] = field(default=())
+    alpha: float = config.ALPHA
+
+    def metrics_dict(self) -> dict[str, float | None]:
+        """The label metrics of DESIGN section 5 (None where undefined)."""
+        m = self.metrics
+        vals: dict[str, Any] = {k: getattr(m, k) if m else math.nan for k in WINDOW_METRICS}
+        vals["ece"] = self.ece
+        return {k: jsonable(vals[k]) for k in METRIC_KEYS}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``result`` object of the JSON summary (DESIGN section 5)."""
+        drift = self.drift[["column", "psi", "ks_statistic", "status"]] if len(self.drift) else []
+        return {
+            "n": self.n,
+            "n_labelled": self.n_labelled,
+            "metrics": self.metrics_dict(),
+            "calibration": jsonable(self.calibration),
+            "segments": jsonable(self.segments),
+            "drift": jsonable(drift),
+        }
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row of the label metrics."""
+        return pd.DataFrame([self.metrics_dict()])
+
+
+def analyze_model(
+    source: Any,
+    *,
+    score_col: str = "score",
+    label_col: str = "label",
+    time_col: str = "event_time",
+    segment_cols: Sequence[str] = (),
+    feature_cols: Sequence[str] = (),
+    threshold: float = 0.5,
+    reference_end: Any = None,
+    window: str = "week",
+    metric_floor: float | None = None,
+    window_metric: str = "roc_auc",
+    target_precision: float | None = None,
+    target_recall: float | None = None,
+    table: str | None = None,
+) -> ModelResult:
+    """Performance, calibration, segments, windows and drift of a binary classifier's log.
+
+    Args:
+        source: Predictions, one row per prediction (anything `aipm_nb.sources` opens).
+        score_col: Predicted probability in [0, 1].
+        label_col: Observed 0/1 outcome; null = not yet labelled.
+        time_col: Prediction time.
+        segment_cols: Columns to break metrics down by (worst first).
+        feature_cols: Numeric columns checked for drift (the score always is).
+        threshold: A prediction is positive when ``score >= threshold``.
+        reference_end: Drift reference = rows before this time; default the first half of the
+            time range. Current = rows from it on.
+        window: ``"day"`` or ``"week"`` windows for metrics over time.
+        metric_floor: Alert when ``window_metric`` falls below this in a window.
+        window_metric: Metric tracked per window (``roc_auc``, ``pr_auc``, ``precision`` ...).
+        target_precision / target_recall: Find the threshold that meets it.
+        table: Table name in a database source.
+    """
+    check_scalar(threshold, "threshold", typ=float, ge=0, le=1)
+    check_scalar(window, "window", one_of=("day", "week"))
+    check_scalar(window_metric, "window_metric", one_of=WINDOW_METRICS)
+    t, label = _open_predictions(
+        source, table, score_col, label_col, time_col, segment_cols, feature_cols
+    )
+    n, n_lab, (t0, t1), warnings = _check_predictions(t, label, score_col, label_col, time_col)
+    ref_end = (
+        t0 + (t1 - t0) / 2 if reference_end is None else comparable_timestamp(reference_end, t0)
+    )
+    if not t0 < ref_end <= t1:
+        raise ParameterError(
+            f"reference_end {ref_end} leaves an empty reference or current window; the data "
+            f"runs from {t0} to {t1}"
+        )
+    t = t.mutate(__s=t[score_col].cast("float64"), __y=t[label_col].cast("float64"))
+    is_cur = t[time_col] >= ibis.literal(ref_end.to_pydatetime())
+    counts, metrics, ref_m, cur_m = _label_metrics(t, is_cur, threshold, warnings)
+    calibration = _calibration(t)
+    windows = window_metrics(t, time_col, window, threshold, window_metric, metric_floor)
+    warnings += _window_warnings(windows, window, window_metric, metric_floor)
+    drift_rows = feature_drift(t, [score_col, *feature_cols], is_cur)
+    chosen = None
+    if n_lab and (target_precision is not None or target_recall is not None):
+        chosen = choose_threshold(
+            counts, target_precision=target_precision, target_recall=target_recall
+        )
+    return ModelResult(
+        n=n,
+        n_labelled=n_lab,
+        threshold=threshold,
+        metrics=metrics,
+        ece=expected_calibration_error(calibration),
+        calibration=calibration,
+        thresholds=threshold_table(counts) if n_lab else pd.DataFrame(),
+        segments=segment_metrics(t, segment_cols, threshold),
+        windows=windows,
+        drift=pd.DataFrame(drift_rows),
+        score_drift_by_window=drift_by_window(t, time_col, window, is_cur, drift_rows[0]["edges"]),
+        reference_end=ref_end,
+        reference_metrics=ref_m,
+        current_metrics=cur_m,
+        curves=counts[["score", "pos", "neg"]].sort_values("score"),
+        score_hist=_score_hist(t, is_cur),
+        chosen_threshold=chosen,
+        metric_floor=metric_floor,
+        window_metric=window_metric,
+        warnings=tuple(warnings),
+    )
+
+
+def _open_predictions(
+    source: Any,
+    table: str | None,
+    score_col: str,
+    label_col: str,
+    time_col: str,
+    segment_cols: Sequence[str],
+    feature_cols: Sequence[str],
+) -> tuple[ir.Table, str]:
+    required = {score_col: "numeric", label_col: "any", time_col: "timestamp"}
+    required |= {c: "any" for c in segment_cols}
+    required |= {c: "numeric" for c in feature_cols}
+    params = {score_col: "score_col", label_col: "label_col", time_col: "time_col"}
+    params |= {c: "segment_cols" for c in segment_cols} | {c: "feature_cols" for c in feature_cols}
+    # allow_empty: _check_predictions counts the rows
+    src = open_source(
+        source,
+        table=table,
+        required=required,
+        name="predictions",
+        allow_empty=True,
+        parameters=params,
+    )
+    return numeric_label(src.table, label_col, src.label), src.label
+
+
+def _check_predictions(
+    t: ir.Table, label: str, score_col: str, label_col: str, time_col: str
+) -> tuple[int, int, tuple[pd.Timestamp, pd.Timestamp], list[dict[str, str]]]:
+    """Rows, labelled rows, the time range and warnings, from one engine query; scores outside
+    [0, 1] and labels other than 0/1 are a `DataError`."""
+    s, y = t[score_col].cast("float64"), t[label_col].cast("float64")
+    chk = (
+        t.aggregate(
+            n=t.count(),
+            n_lab=y.count(),
+            bad_score=count_if(s.isnull() | (s < 0) | (s > 1)),
+            bad_label=count_if(y.notnull() & (y != 0) & (y != 1)),
+            smin=s.min(),
+            smax=s.max(),
+            t0=t[time_col].min(),
+            t1=t[time_col].max(),
+        )
+        .to_pandas()
+        .iloc[0]
+    )
+    n, n_lab = int(chk.n), int(chk.n_lab)
+    if n == 0:
+        raise DataError(f"{label} has no rows; expected at least one", table=label)
+    if int(chk.bad_score):
+        raise DataError(
+            f"{label}: column {score_col!r} has {int(chk.bad_score)} values outside [0, 1] or "
+            f"null (range {chk.smin:g} to {chk.smax:g}); expected probabilities",
+            table=label,
+            column=score_col,
+            count=int(chk.bad_score),
+        )
+    if int(chk.bad_label):
+        ex = t.filter(y.notnull() & (y != 0) & (y != 1)).select(label_col).limit(3).to_pandas()
+        examples = ex[label_col].tolist()
+        raise DataError(
+            f"{label}: column {label_col!r} has {int(chk.bad_label)} values other than 0, 1 or "
+            f"null (e.g. {', '.join(map(str, examples))}); for a continuous "
+            "label use aipm_nb.model.regression_metrics",
+            table=label,
+            column=label_col,
+            count=int(chk.bad_label),
+            examples=examples,
+        )
+    warnings = []
+    if n_lab == 0:
+        warnings.append(
+            warning(
+                "no_labels",
+                f"all {n:,} rows have a null {label_col!r}: label "
+                "metrics are empty; drift and volume are still computed",
+            )
+        )
+    if n > 1 and chk.smin == chk.smax:
+        warnings.append(
+            warning(
+                "constant_score",
+                f"every {score_col!r} is {chk.smax:g}: the "
+                "model ranks nothing (ROC AUC 0.5) — check that the right "
+                "column is used",
+            )
+        )
+    return n, n_lab, (pd.Timestamp(chk.t0), pd.Timestamp(chk.t1)), warnings
+
+
+def _label_metrics(
+    t: ir.Table, is_cur: ir.BooleanValue, threshold: float, warnings: list[dict[str, str]]
+) -> tuple[pd.DataFrame, BinaryMetrics | None, BinaryMetrics | None, BinaryMetrics | None]:
+    """Counts per distinct score and the metrics overall, on the reference and on the current
+    rows (one engine query)."""
+    period = score_counts(t.mutate(__cur=is_cur), "__s", "__y", by=["__cur"])
+    counts = period.groupby("score", as_index=False)[["pos", "neg", "n"]].sum()
+    metrics = ref_m = cur_m = None
+    if len(counts):
+        if counts.pos.sum() == 0 or counts.neg.sum() == 0:
+            cls = "positive" if counts.pos.sum() else "negative"
+            ap = "1.0 (every row is positive)" if cls == "positive" else "undefined"
+            warnings.append(
+                warning(
+                    "single_class",
+                    f"every labelled row is {cls}: ROC AUC is "
+                    f"undefined and PR AUC (average precision, as scikit-learn) "
+                    f"is {ap}",
+                )
+            )
+        metrics = binary_metrics_from_counts(counts, threshold=threshold)
+    if len(period[~period.__cur]):
+        ref_m = binary_metrics_from_counts(period[~period.__cur], threshold=threshold)
+    if len(period[period.__cur]):
+        cur_m = binary_metrics_from_counts(period[period.__cur], threshold=threshold)
+    return counts, metrics, ref_m, cur_m
+
+
+def _calibration(t: ir.Table) -> pd.DataFrame:
+    nb = config.CALIBRATION_BINS
+    lab = t.filter(t["__y"].notnull())
+    bins = (
+        lab.mutate(bin=ibis.least((lab["__s"] * nb).floor().cast("int64"), nb - 1))
+        .group_by("bin")
+        .aggregate(n=ibis._.count(), sum_score=ibis._["__s"].sum(), pos=ibis._["__y"].sum())
+        .to_pandas()
+    )
+    return calibration_table(bins, n_bins=nb)
+
+
+def _window_warnings(
+    windows: pd.DataFrame, window: str, window_metric: str, metric_floor: float | None
+) -> list[dict[str, str]]:
+    out = []
+    if not windows.empty and (windows.n_labelled == 0).any():
+        empty = windows[windows.n_labelled == 0].window.dt.strftime("%Y-%m-%d").tolist()
+        out.append(
+            warning(
+                "unlabelled_windows",
+                f"{len(empty)} {window} window(s) have no "
+                f"labels yet ({', '.join(empty)}): their label metrics are empty",
+            )
+        )
+    if metric_floor is not None and not windows.empty and windows.below_floor.any():
+        bad = windows[windows.below_floor].window.dt.strftime("%Y-%m-%d").tolist()
+        out.append(
+            warning(
+                "below_floor",
+                f"{window_metric} fell below {metric_floor} in "
+                f"{len(bad)} window(s): " + ", ".join(bad),
+            )
+        )
+    return out
+
+
+def _score_hist(t: ir.Table, is_cur: ir.BooleanValue) -> pd.DataFrame:
+    """Rows per 1/20 score bin in the reference and the current rows: ``bin``, ``period``
+    (``"reference"`` / ``"current"``), ``n``."""
+    period = is_cur.ifelse("current", "reference")
+    return (
+        t.mutate(bin=ibis.least((t["__s"] * 20).floor().cast("int64"), 19), period=period)
+        .group_by(["bin", "period"])
+        .aggregate(n=ibis._.count())
+        .to_pandas()
+    )

@@ -1,0 +1,243 @@
+"""Model aggregates computed where the data lives: per-score counts, groups, windows."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from aipm_nb import config
+from aipm_nb.errors import DataError, ParameterError, SchemaError
+from aipm_nb.model.metrics import RegressionMetrics
+from aipm_nb.sources import open_source
+from aipm_nb.stats.classifier import ClassifierSums, safe_div
+
+__all__ = ["group_metrics", "regression_metrics"]
+
+
+def count_if(cond: ir.BooleanValue) -> ir.IntegerScalar:
+    """Rows where ``cond`` holds (portable: PostgreSQL cannot cast boolean to bigint)."""
+    return cond.ifelse(1, 0).sum()
+
+
+def score_counts(t: ir.Table, score: str, label: str, by: Sequence[str] = ()) -> pd.DataFrame:
+    lab = t.filter(t[label].notnull())
+    y = lab[label].cast("float64")
+    out = (
+        lab.group_by([*by, lab[score].name("score")]).aggregate(pos=y.sum(), n=lab.count())
+    ).to_pandas()
+    out["neg"] = out["n"] - out["pos"]
+    return out
+
+
+def group_metrics(
+    t: ir.Table, by: str, *, threshold: float = 0.5, alpha: float | None = None
+) -> pd.DataFrame:
+    """`BinaryMetrics` per value of ``by``: the `ClassifierSums` of every group are computed in
+    the engine with window functions over the (group, distinct score) counts, so one small row
+    per group comes back, and finished by the same `ClassifierSums.metrics` as the overall ones.
+
+    ``t`` has the score as ``__s`` and the label as ``__y`` (null = unlabelled)."""
+    sizes = t.group_by(by).aggregate(n=ibis._.count())
+    lab = t.filter(t["__y"].notnull())
+    g = lab.group_by([by, "__s"]).aggregate(pos=lab["__y"].sum(), neg=(1 - lab["__y"]).sum())
+    asc = ibis.cumulative_window(group_by=by, order_by="__s")  # one sort per group
+    whole = ibis.window(group_by=by)
+    g = g.mutate(
+        cpos=g.pos.sum().over(asc),
+        cneg=g.neg.sum().over(asc),
+        tpos=g.pos.sum().over(whole),
+        tneg=g.neg.sum().over(whole),
+    )
+    g = g.mutate(
+        a=g.cneg - g.neg * 0.5,  # negatives below + half the ties
+        b=g.tpos - g.cpos + g.pos * 0.5,  # positives above + half the ties
+        tp_cum=g.tpos - g.cpos + g.pos,  # at or above this score
+        fp_cum=g.tneg - g.cneg + g.neg,
+    )
+    eps = config.LOG_LOSS_EPS
+    p = ibis.greatest(ibis.least(g["__s"], 1 - eps), eps)
+    flag = g["__s"] >= threshold
+    agg = g.group_by(by).aggregate(
+        P=g.pos.sum(),
+        N=g.neg.sum(),
+        S1=(g.pos * g.a).sum(),
+        S2=(g.pos * g.a * g.a).sum(),
+        T2=(g.neg * g.b * g.b).sum(),
+        AP=(g.pos * g.tp_cum / (g.tp_cum + g.fp_cum)).sum(),
+        LL=-(g.pos * p.ln() + g.neg * (1 - p).ln()).sum(),
+        BR=(g.pos * (1 - g["__s"]) ** 2 + g.neg * g["__s"] ** 2).sum(),
+        TP=g.pos.sum(where=flag),
+        FP=g.neg.sum(where=flag),
+    )
+    df = sizes.left_join(agg, by).select(sizes[by], "n", *[c for c in agg.columns if c != by])
+    df = df.to_pandas().fillna(
+        {c: 0.0 for c in ("P", "N", "S1", "S2", "T2", "AP", "LL", "BR", "TP", "FP")}
+    )
+    df = df.rename(columns={by: "group"})
+    rows = []
+    for r in df.itertuples(index=False):
+        sums = ClassifierSums(
+            positives=float(r.P),
+            negatives=float(r.N),
+            s1=float(r.S1),
+            s2=float(r.S2),
+            t2=float(r.T2),
+            ap=float(r.AP),
+            log_loss=float(r.LL),
+            brier=float(r.BR),
+            tp=float(r.TP),
+            fp=float(r.FP),
+        )
+        m = sums.metrics(alpha=alpha)
+        rows.append(
+            {"group": r.group, "n": int(r.n), "n_labelled": m.n}
+            | {k: getattr(m, k) for k in GROUP_METRICS}
+            | {"positive_rate": safe_div(m.positives, m.n)}
+        )
+    return pd.DataFrame(rows)
+
+
+#: The `BinaryMetrics` fields `group_metrics` returns per group.
+GROUP_METRICS = (
+    "roc_auc",
+    "roc_auc_ci_lower",
+    "roc_auc_ci_upper",
+    "pr_auc",
+    "log_loss",
+    "brier",
+    "precision",
+    "recall",
+    "f1",
+    "accuracy",
+)
+
+
+def segment_metrics(t: ir.Table, segment_cols: Sequence[str], threshold: float) -> pd.DataFrame:
+    frames = []
+    for col in segment_cols:
+        m = group_metrics(t.mutate(__seg=t[col].cast("string")), "__seg", threshold=threshold)
+        frames.append(m.rename(columns={"group": "value"}).assign(column=col))
+    if not frames:
+        return pd.DataFrame()
+    cols = [
+        "column",
+        "value",
+        "n",
+        "n_labelled",
+        "roc_auc",
+        "roc_auc_ci_lower",
+        "roc_auc_ci_upper",
+        "pr_auc",
+        "precision",
+        "recall",
+        "positive_rate",
+    ]
+    df = pd.concat(frames, ignore_index=True)[cols]
+    return df.sort_values(
+        ["roc_auc", "n"], ascending=[True, False], na_position="last", ignore_index=True
+    )
+
+
+def window_start(ts: ir.TimestampValue, window: str) -> ir.TimestampValue:
+    return ts.truncate("D" if window == "day" else "W")
+
+
+def window_metrics(
+    t: ir.Table, time_col: str, window: str, threshold: float, metric: str, floor: float | None
+) -> pd.DataFrame:
+    m = group_metrics(
+        t.mutate(__w=window_start(t[time_col], window)), "__w", threshold=threshold
+    ).sort_values("group")
+    ci = metric == "roc_auc"
+    return pd.DataFrame(
+        {
+            "window": pd.to_datetime(m["group"]).to_numpy(),
+            "n": m["n"].to_numpy(),
+            "n_labelled": m.n_labelled.to_numpy(),
+            metric: m[metric].to_numpy(),
+            "ci_lower": m.roc_auc_ci_lower.to_numpy() if ci else np.nan,
+            "ci_upper": m.roc_auc_ci_upper.to_numpy() if ci else np.nan,
+            "below_floor": (m[metric] < floor).to_numpy() if floor is not None else False,
+        }
+    )
+
+
+def regression_metrics(
+    source: Any,
+    *,
+    prediction_col: str = "prediction",
+    label_col: str = "label",
+    table: str | None = None,
+) -> RegressionMetrics:
+    """MAE, RMSE, MAPE and R² of a regression model from engine-side sums (null labels skipped).
+
+    MAPE follows scikit-learn (``|y − ŷ| / max(|y|, eps)``)."""
+    src = open_source(
+        source,
+        table=table,
+        name="predictions",
+        required={prediction_col: "numeric", label_col: "numeric"},
+    )
+    t = src.table
+    y, p = t[label_col].cast("float64"), t[prediction_col].cast("float64")
+    ok = y.notnull() & p.notnull()
+    eps = float(np.finfo(np.float64).eps)
+    r = (
+        t.filter(ok)
+        .aggregate(
+            n=ibis._.count(),
+            sae=(y - p).abs().sum(),
+            sse=((y - p) ** 2).sum(),
+            sape=((y - p).abs() / ibis.greatest(y.abs(), eps)).sum(),
+            sy=y.sum(),
+            syy=(y * y).sum(),
+        )
+        .to_pandas()
+        .iloc[0]
+    )
+    n = float(r.n)
+    if n == 0:
+        raise DataError(f"{src.label} has no rows with both {prediction_col!r} and {label_col!r}")
+    sst = float(r.syy) - float(r.sy) ** 2 / n
+    return RegressionMetrics(
+        n=int(n),
+        mae=float(r.sae) / n,
+        rmse=math.sqrt(float(r.sse) / n),
+        mape=float(r.sape) / n,
+        r2=1 - float(r.sse) / sst if sst > 0 else math.nan,
+    )
+
+
+def numeric_label(t: ir.Table, label_col: str, label: str) -> ir.Table:
+    """The label column as numbers; an all-null text column (a CSV export with no labels
+    yet) is an unlabelled column, not a schema error."""
+    dtype = t[label_col].type()
+    if dtype.is_numeric() or dtype.is_boolean() or dtype.is_null():
+        return t
+    if dtype.is_string() and int(t[label_col].count().to_pandas()) == 0:
+        return t.mutate(**{label_col: t[label_col].cast("float64")})
+    raise SchemaError(
+        f"{label} column {label_col!r} has type {dtype}; expected numeric 0/1 labels (null = not "
+        "yet labelled); set label_col= to a numeric column",
+        table=label,
+        column=label_col,
+    )
+
+
+def comparable_timestamp(value: Any, ref: pd.Timestamp) -> pd.Timestamp:
+    """``value`` as a timestamp comparable with ``ref``: a naive one is read in ``ref``'s zone."""
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise ParameterError(f"reference_end {value!r} is not a date or timestamp") from None
+    if ref.tzinfo is not None and ts.tzinfo is None:
+        return ts.tz_localize(ref.tzinfo)
+    if ref.tzinfo is None and ts.tzinfo is not None:
+        return ts.tz_convert("UTC").tz_localize(None)
+    return ts

@@ -1,0 +1,91 @@
+"""Model results for people: the executive summary."""
+
+from __future__ import annotations
+
+import math
+
+from aipm_nb.markup import md
+from aipm_nb.model.analyze import ModelResult
+
+__all__ = ["summary_markdown"]
+
+
+def summary_markdown(res: ModelResult) -> str:
+    """Executive summary: AUC with its CI against the reference, drift and its onset, worst
+    segment, calibration."""
+    lines = []
+    m, ref, cur = res.metrics, res.reference_metrics, res.current_metrics
+    if m is None or math.isnan(m.roc_auc):
+        lines.append(
+            f"**No label metrics**: {res.n_labelled:,} of {res.n:,} predictions have a "
+            "usable label."
+        )
+    else:
+        line = (
+            f"**AUC {m.roc_auc:.3f}** ({m.roc_auc_ci_lower:.3f}–{m.roc_auc_ci_upper:.3f}, "
+            f"95% DeLong CI) over {res.n_labelled:,} labelled predictions"
+        )
+        if ref and cur and not math.isnan(cur.roc_auc) and not math.isnan(ref.roc_auc):
+            word = "down" if cur.roc_auc < ref.roc_auc else "up"
+            line += (
+                f"; {cur.roc_auc:.3f} since {res.reference_end:%d %b %Y}, {word} from "
+                f"{ref.roc_auc:.3f} in the reference period"
+            )
+        lines.append(line + ".")
+        lines.append(
+            f"At threshold {res.threshold:g}: precision {m.precision:.1%}, recall {m.recall:.1%}"
+            f", F1 {m.f1:.3f}, accuracy {m.accuracy:.1%}. Calibration error (ECE) "
+            f"{res.ece:.3f}"
+            + (
+                " — scores over-predict"
+                if _over(res)
+                else " — scores under-predict"
+                if _over(res) is False
+                else ""
+            )
+            + "."
+        )
+    d = res.drift.set_index("column")
+    score = d.iloc[0]
+    onset = res.score_drift_by_window
+    onset = onset[(~onset.reference) & (onset.status != "stable")] if len(onset) else onset
+    since = f" since {onset.window.iloc[0]:%d %b %Y}" if len(onset) else ""
+    since = since if score.status != "stable" else ""
+    lines.append(
+        f"**Score drift PSI {score.psi:.2f} ({score.status})**{since}"
+        f", KS {score.ks_statistic:.3f} (current vs reference, split at "
+        f"{res.reference_end:%d %b %Y})."
+    )
+    moved = d.iloc[1:][d.iloc[1:].status != "stable"]
+    if len(moved):
+        drifted = [f"{md(c)} PSI {r.psi:.2f} ({r.status})" for c, r in moved.iterrows()]
+        lines.append("Drifted features: " + ", ".join(drifted) + ".")
+    if not res.segments.empty and res.segments.roc_auc.notna().any():
+        w = res.segments.dropna(subset=["roc_auc"]).iloc[0]
+        lines.append(
+            f"**Worst segment: {md(w.column)} = {md(w['value'])}** (AUC {w.roc_auc:.3f}, "
+            f"{w.roc_auc_ci_lower:.3f}–{w.roc_auc_ci_upper:.3f}; {int(w.n_labelled):,} "
+            "labelled)."
+        )
+    if res.chosen_threshold:
+        c = res.chosen_threshold
+        lines.append(
+            f"Threshold {c.threshold:.4g} meets the target ({c.rule}): precision "
+            f"{c.precision:.1%}, recall {c.recall:.1%}, flags "
+            f"{c.flagged_share:.1%} of traffic."
+        )
+    lines.append(
+        f"{res.n:,} predictions, {res.n_labelled:,} labelled "
+        f"({res.n - res.n_labelled:,} not yet labelled count for drift only)."
+    )
+    return "\n\n".join(lines)
+
+
+def _over(res: ModelResult) -> bool | None:
+    c = res.calibration[res.calibration["count"] > 0]
+    if c.empty:
+        return None
+    gap = float(((c.mean_score - c.positive_rate) * c["count"]).sum() / c["count"].sum())
+    if abs(gap) < 0.01:
+        return None
+    return gap > 0

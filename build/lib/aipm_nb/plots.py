@@ -1,0 +1,373 @@
+"""Figures of results. Plotting never computes statistics: each function takes a result (or an
+aggregate table) and an optional matplotlib ``ax``, and returns the ``ax``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from aipm_nb.results import ci_label
+
+__all__ = [
+    "ab_cumulative",
+    "ab_distributions",
+    "ab_forest",
+    "active_users_plot",
+    "lifecycle_plot",
+    "metric_over_time",
+    "psi_bars",
+    "reliability_diagram",
+    "retention_curves",
+    "retention_heatmap",
+    "revenue_plot",
+    "roc_pr_curves",
+    "score_distributions",
+    "segment_bars",
+]
+
+GOOD, BAD, NEUTRAL = "#1a7f37", "#cf222e", "#57606a"
+
+
+def _ax(ax: Any, size: tuple[float, float]) -> Any:
+    if ax is None:
+        _, ax = plt.subplots(figsize=size, layout="constrained")
+    return ax
+
+
+def ab_forest(result: Any, *, ax: Any = None) -> Any:
+    """Relative effect with its CI for every metric x variant (green better, red worse)."""
+    ms = list(result.metrics)
+    ax = _ax(ax, (8, 0.5 * len(ms) + 1.5))
+    y = np.arange(len(ms))[::-1]
+    for yi, m in zip(y, ms, strict=True):
+        color = GOOD if m.improved else BAD if m.harmed else NEUTRAL
+        ax.errorbar(
+            m.rel_effect * 100,
+            yi,
+            xerr=[[(m.rel_effect - m.rel_ci_lower) * 100], [(m.rel_ci_upper - m.rel_effect) * 100]],
+            fmt="o",
+            color=color,
+            capsize=4,
+            lw=2,
+        )
+        ax.annotate(
+            f"{m.rel_effect:+.1%}",
+            (m.rel_effect * 100, yi),
+            textcoords="offset points",
+            xytext=(0, 7),
+            ha="center",
+            fontsize=8,
+            color=color,
+        )
+    labels = [f"{m.metric}{' (guardrail)' if m.guardrail else ''} · {m.variant}" for m in ms]
+    ax.set_yticks(y, labels)
+    ax.set_ylim(-0.7, len(ms) - 0.3)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel(f"relative effect vs control (%), {ci_label(result.alpha)}")
+    ax.set_title("Effects by metric")
+    ax.grid(axis="x", alpha=0.3)
+    return ax
+
+
+def ab_cumulative(result: Any, *, ax: Any = None) -> Any:
+    """Cumulative relative effect of the primary metric by exposure day, with its CI band."""
+    ax = _ax(ax, (8, 3.5))
+    cum = result.cumulative
+    if cum is None or cum.empty:
+        ax.text(0.5, 0.5, "no exposure time column", ha="center", transform=ax.transAxes)
+        return ax
+    for v, g in cum.groupby("variant", sort=True):
+        x = pd.to_datetime(g.day)
+        ax.plot(x, g.rel_effect * 100, marker="o", ms=3, label=v)
+        ax.fill_between(x, g.rel_ci_lower * 100, g.rel_ci_upper * 100, alpha=0.2)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_title(f"Cumulative effect on {result.primary_metric} by exposure day")
+    ax.set_ylabel("relative effect (%)")
+    ax.legend(frameon=False)
+    ax.grid(alpha=0.3)
+    ax.figure.autofmt_xdate()
+    return ax
+
+
+def ab_distributions(hist: pd.DataFrame, *, axes: Any = None) -> Any:
+    """Per-variant histograms from `aipm_nb.experiment.arm_histograms` (share of units)."""
+    cols = list(dict.fromkeys(hist["column"]))
+    if axes is None:
+        _, axes = plt.subplots(
+            1, len(cols), figsize=(4 * len(cols), 3), layout="constrained", squeeze=False
+        )
+        axes = axes[0]
+    for ax, col in zip(axes, cols, strict=False):
+        h = hist[hist["column"] == col]
+        for v, g in h.groupby("variant", sort=True):
+            ax.stairs(
+                g.share.to_numpy(), np.append(g.lower.to_numpy(), g.upper.iloc[-1]), label=v, lw=1.5
+            )
+        ax.set_title(col)
+        ax.set_ylabel("share of units")
+        ax.legend(frameon=False, fontsize=8)
+    return axes
+
+
+def retention_heatmap(result: Any, *, ax: Any = None) -> Any:
+    """Cohort x period retention, annotated; incomplete cells blank."""
+    m = result.retention
+    ax = _ax(ax, (min(1.0 + 0.62 * m.shape[1], 14), 0.32 * m.shape[0] + 1.6))
+    data = m.to_numpy(dtype=float)
+    masked = np.ma.masked_invalid(data)
+    ax.imshow(
+        masked,
+        aspect="auto",
+        cmap="Blues",
+        vmin=0,
+        vmax=max(0.6, np.nanmax(data[:, 1:]) if data.shape[1] > 1 else 1),
+    )
+    for i in range(data.shape[0]):
+        for j in range(data.shape[1]):
+            v = data[i, j]
+            if not np.isnan(v):
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.0%}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if v > 0.45 else "black",
+                )
+    ax.set_xticks(range(data.shape[1]), [str(k) for k in m.columns])
+    ax.set_yticks(
+        range(data.shape[0]),
+        [f"{c:%Y-%m-%d} ({n:,})" for c, n in zip(m.index, result.cohorts["size"], strict=True)],
+    )
+    ax.set_xlabel(f"{result.period}s since first activity")
+    ax.set_title(f"{result.retention_type!r} retention by {result.period} cohort")
+    ax.tick_params(axis="y", labelsize=8)
+    return ax
+
+
+def retention_curves(comparison: Any = None, *, result: Any = None, ax: Any = None) -> Any:
+    """Average retention curves (per segment when a comparison is given) with 95% CI bands."""
+    ax = _ax(ax, (8, 4))
+    if comparison is not None:
+        curves = comparison.curves
+        groups = list(curves.groupby("segment", sort=True))
+        title = f"Retention by {comparison.segment}"
+    else:
+        groups = [("all users", result.average.reset_index())]
+        title = "Average retention"
+    for name, g in groups:
+        g = g[g.k > 0]
+        ax.plot(g.k, g.retention * 100, marker="o", ms=3, label=str(name))
+        ax.fill_between(g.k, g.ci_lower * 100, g.ci_upper * 100, alpha=0.2)
+    ax.set_xlabel("periods since first activity")
+    ax.set_ylabel("retained (%)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.legend(frameon=False)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def active_users_plot(result: Any, *, axes: Any = None) -> Any:
+    """DAU (with its 7-day mean) and WAU / MAU, and monthly stickiness (average DAU / MAU),
+    from `aipm_nb.cohort.active_users`."""
+    daily, weekly, monthly = result.daily, result.weekly, result.monthly
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(12, 3.5), layout="constrained", width_ratios=[2, 1])
+    ax, ax2 = axes
+    ax.plot(daily.day, daily.dau, lw=0.6, alpha=0.5, label="DAU")
+    ax.plot(daily.day, daily.dau.rolling(7, min_periods=1).mean(), lw=1.5, label="DAU (7-day mean)")
+    ax.step(weekly.week, weekly.wau, where="post", lw=1.2, label="WAU (ISO week)")
+    ax.step(monthly.month, monthly.mau, where="post", lw=1.2, label="MAU (month)")
+    ax.set_title("Active users")
+    ax.legend(frameon=False, fontsize=8)
+    ax.grid(alpha=0.3)
+    m = monthly[monthly.complete]
+    ax2.bar(m.month.dt.strftime("%Y-%m"), m.stickiness * 100, color="#0969da")
+    ax2.set_title("Stickiness: average DAU / MAU (%)")
+    ax2.tick_params(axis="x", rotation=45, labelsize=8)
+    return axes
+
+
+def lifecycle_plot(result: Any, *, ax: Any = None) -> Any:
+    """Stacked bars of new / returning / resurrecting users, dormant below zero (from
+    `aipm_nb.cohort.lifecycle`)."""
+    table = result.to_pandas()
+    ax = _ax(ax, (10, 3.8))
+    x = np.arange(len(table))
+    colors = {
+        "new": "#1a7f37",
+        "returning": "#0969da",
+        "resurrecting": "#bf8700",
+        "dormant": "#cf222e",
+    }
+    bottom = np.zeros(len(table))
+    for col in ("new", "returning", "resurrecting"):
+        ax.bar(x, table[col], bottom=bottom, color=colors[col], label=col, width=0.8)
+        bottom += table[col].to_numpy()
+    ax.bar(x, table["dormant"], color=colors["dormant"], label="dormant", width=0.8)
+    ax.axhline(0, color="black", lw=0.8)
+    step = max(1, len(table) // 12)
+    ax.set_xticks(
+        x[::step], [f"{d:%Y-%m-%d}" for d in table.index[::step]], rotation=45, fontsize=8
+    )
+    ax.set_title("Lifecycle: users by status per period")
+    ax.legend(frameon=False, ncols=4, fontsize=8)
+    return ax
+
+
+def revenue_plot(ltv: pd.DataFrame, *, ax: Any = None, max_lines: int = 12) -> Any:
+    """Cumulative revenue per cohort user by period, one line per cohort (most recent last)."""
+    ax = _ax(ax, (8, 4))
+    rows = ltv.iloc[-max_lines:]
+    cmap = plt.get_cmap("viridis")
+    for i, (cohort, row) in enumerate(rows.iterrows()):
+        ax.plot(
+            row.index,
+            row.to_numpy(dtype=float),
+            color=cmap(i / max(1, len(rows) - 1)),
+            lw=1.2,
+            label=f"{cohort:%Y-%m-%d}",
+        )
+    ax.set_xlabel("periods since first activity")
+    ax.set_ylabel("cumulative revenue per user")
+    ax.set_title("Revenue per cohort user (LTV curve)")
+    ax.legend(frameon=False, fontsize=7, ncols=2)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def roc_pr_curves(result: Any, *, axes: Any = None) -> Any:
+    """ROC and precision-recall curves from the counts per distinct score."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    c = result.curves.sort_values("score", ascending=False)
+    tp, fp = c.pos.cumsum().to_numpy(), c.neg.cumsum().to_numpy()
+    P, N = max(tp[-1], 1), max(fp[-1], 1)
+    ax1, ax2 = axes
+    m = result.metrics
+    ax1.plot(
+        np.r_[0, fp / N], np.r_[0, tp / P], lw=1.8, label=f"AUC {m.roc_auc:.3f}" if m else None
+    )
+    ax1.plot([0, 1], [0, 1], color=NEUTRAL, lw=0.8, ls="--")
+    ax1.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ax2.plot(tp / P, tp / (tp + fp), lw=1.8, label=f"AP {m.pr_auc:.3f}" if m else None)
+    ax2.axhline(tp[-1] / (tp[-1] + fp[-1]), color=NEUTRAL, lw=0.8, ls="--")
+    ax2.set(xlabel="recall", ylabel="precision", title="Precision-recall curve", ylim=(0, 1.02))
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False, loc="lower right")
+    return axes
+
+
+def reliability_diagram(result: Any, *, ax: Any = None) -> Any:
+    """Mean score against positive rate per calibration bin; marker area ~ bin size."""
+    ax = _ax(ax, (5, 4.5))
+    cal = result.calibration[result.calibration["count"] > 0]
+    ax.plot([0, 1], [0, 1], color=NEUTRAL, lw=0.8, ls="--", label="perfect calibration")
+    ax.plot(
+        cal.mean_score,
+        cal.positive_rate,
+        marker="o",
+        lw=1.5,
+        color="#0969da",
+        label=f"model (ECE {result.ece:.3f})",
+    )
+    ax.scatter(
+        cal.mean_score,
+        cal.positive_rate,
+        s=20 + 400 * cal["count"] / cal["count"].max(),
+        alpha=0.25,
+        color="#0969da",
+    )
+    ax.set(
+        xlabel="mean predicted probability",
+        ylabel="observed positive rate",
+        title="Reliability diagram",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
+    ax.legend(frameon=False, loc="upper left")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def metric_over_time(result: Any, *, ax: Any = None) -> Any:
+    """The tracked metric per window with its CI and the configured floor."""
+    ax = _ax(ax, (9, 3.5))
+    w = result.windows
+    metric = result.window_metric
+    ax.plot(w.window, w[metric], marker="o", ms=4, label=metric)
+    if w.ci_lower.notna().any():
+        ax.fill_between(w.window, w.ci_lower, w.ci_upper, alpha=0.2)
+    if result.metric_floor is not None:
+        ax.axhline(result.metric_floor, color=BAD, ls="--", lw=1, label="floor")
+        bad = w[w.below_floor]
+        ax.scatter(bad.window, bad[metric], color=BAD, zorder=3)
+    ax.axvline(result.reference_end, color=NEUTRAL, lw=0.8, ls=":", label="reference end")
+    ax.set_title(f"{metric} per window")
+    ax.legend(frameon=False, fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.figure.autofmt_xdate()
+    return ax
+
+
+def segment_bars(result: Any, *, ax: Any = None) -> Any:
+    """ROC AUC per segment with 95% CIs, worst first."""
+    seg = result.segments.dropna(subset=["roc_auc"])
+    ax = _ax(ax, (7, 0.4 * len(seg) + 1.2))
+    labels = [
+        f"{c} = {v} (n={n:,})"
+        for c, v, n in zip(seg.column, seg.value, seg.n_labelled, strict=True)
+    ]
+    y = np.arange(len(seg))[::-1]
+    ax.barh(y, seg.roc_auc, color="#0969da", alpha=0.8)
+    ax.errorbar(
+        seg.roc_auc,
+        y,
+        xerr=[seg.roc_auc - seg.roc_auc_ci_lower, seg.roc_auc_ci_upper - seg.roc_auc],
+        fmt="none",
+        color="black",
+        capsize=3,
+    )
+    if result.metrics is not None:
+        ax.axvline(result.metrics.roc_auc, color=NEUTRAL, ls="--", lw=1, label="overall")
+    ax.set_yticks(y, labels, fontsize=8)
+    lo = max(0.0, float(seg.roc_auc_ci_lower.min()) - 0.05) if len(seg) else 0
+    ax.set_xlim(lo, 1)
+    ax.set_title("ROC AUC by segment (worst first)")
+    ax.legend(frameon=False, fontsize=8)
+    return ax
+
+
+def psi_bars(result: Any, *, ax: Any = None) -> Any:
+    """PSI per feature and the score, coloured by status, with the 0.1 / 0.25 lines."""
+    d = result.drift
+    ax = _ax(ax, (7, 0.4 * len(d) + 1.2))
+    colors = {"stable": GOOD, "moderate": "#bf8700", "major": BAD, "unknown": NEUTRAL}
+    y = np.arange(len(d))[::-1]
+    ax.barh(y, d.psi, color=[colors[s] for s in d.status])
+    ax.axvline(0.1, color=NEUTRAL, ls="--", lw=0.8)
+    ax.axvline(0.25, color=NEUTRAL, ls="--", lw=0.8)
+    ax.set_yticks(y, d.column)
+    ax.set_title("Drift (PSI, current vs reference)")
+    return ax
+
+
+def score_distributions(result: Any, *, ax: Any = None) -> Any:
+    """Score histogram of the reference and the current window (share of rows)."""
+    ax = _ax(ax, (7, 3.5))
+    h = result.score_hist
+    edges = np.linspace(0, 1, 21)
+    for name in ("reference", "current"):
+        g = h[h["period"] == name].groupby("bin").n.sum().reindex(range(20), fill_value=0)
+        share = g / max(g.sum(), 1)
+        ax.stairs(share.to_numpy(), edges, label=name, lw=1.8)
+    ax.set(xlabel="score", ylabel="share of predictions", title="Score distribution")
+    ax.legend(frameon=False)
+    return ax

@@ -1,0 +1,52 @@
+"""Every formula of aipm-nb, on sufficient statistics (numpy/scipy only; nothing sees a row).
+
+- `aipm_nb.stats.ab`: A/B tests (gbstats conventions: Welch t, delta-method relative effects,
+  CUPED, SRM, Holm/BH, power), on typed `Moments` / `Paired` sums.
+- `aipm_nb.stats.proportions`: Wilson intervals, two-proportion differences, chi-square.
+- `aipm_nb.stats.classifier`: AUC with DeLong's SE, AP, log loss, Brier, confusion counts,
+  calibration / ECE, thresholds, from `ClassifierSums`.
+- `aipm_nb.stats.drift`: PSI and KS from counts.
+
+``alpha`` and ``power`` arguments default to ``None``: the value in `aipm_nb.config`.
+The A/B names are re-exported here (``from aipm_nb import stats as st; st.effect``).
+"""
+
+from aipm_nb.stats.ab import (
+    ArmStats,
+    Effect,
+    Moments,
+    Paired,
+    SRMResult,
+    adjust_pvalues,
+    arm_from_sums,
+    chance_to_beat_control,
+    cuped_arms,
+    effect,
+    mean_arm,
+    minimum_detectable_effect,
+    ratio_arm,
+    required_sample_size,
+    sample_covariance,
+    sample_variance,
+    srm_test,
+)
+
+__all__ = [
+    "ArmStats",
+    "Effect",
+    "Moments",
+    "Paired",
+    "SRMResult",
+    "adjust_pvalues",
+    "arm_from_sums",
+    "chance_to_beat_control",
+    "cuped_arms",
+    "effect",
+    "mean_arm",
+    "minimum_detectable_effect",
+    "ratio_arm",
+    "required_sample_size",
+    "sample_covariance",
+    "sample_variance",
+    "srm_test",
+]
