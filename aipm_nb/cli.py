@@ -104,6 +104,7 @@ def _positive_seconds(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``aipm-nb`` command line: run, validate, list, data."""
     parser = argparse.ArgumentParser(
         prog="aipm-nb", description="Notebook toolkit for AI product analysis."
     )
@@ -145,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 a report failed, 2 bad input)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -19,7 +19,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~])")
 
 
 def md(value: Any) -> str:
-    """``value`` as literal Markdown text: HTML escaped, Markdown punctuation backslashed.
+    r"""``value`` as literal Markdown text: HTML escaped, Markdown punctuation backslashed.
 
     Examples:
         >>> md("<img src=x onerror=alert(1)>")
@@ -27,7 +27,7 @@ def md(value: Any) -> str:
         >>> print(md("it's a 'quote'"))
         it's a 'quote'
         >>> md("plan_a | b")
-        'plan\\\\_a \\\\| b'
+        'plan\\_a \\| b'
     """
     # quote=False: Markdown renderers show '&#x27;' literally, and quotes cannot open a tag
     text = html.escape(str(value), quote=False).replace("\n", " ")

@@ -1,5 +1,6 @@
 """Figures of results. Plotting never computes statistics: each function takes a result (or an
-aggregate table) and an optional matplotlib ``ax``, and returns the ``ax``."""
+aggregate table) and an optional matplotlib ``ax``, and returns the ``ax``.
+"""
 
 from __future__ import annotations
 
@@ -174,7 +175,8 @@ def retention_curves(comparison: Any = None, *, result: Any = None, ax: Any = No
 
 def active_users_plot(result: Any, *, axes: Any = None) -> Any:
     """DAU (with its 7-day mean) and WAU / MAU, and monthly stickiness (average DAU / MAU),
-    from `aipm_nb.cohort.active_users`."""
+    from `aipm_nb.cohort.active_users`.
+    """
     daily, weekly, monthly = result.daily, result.weekly, result.monthly
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(12, 3.5), layout="constrained", width_ratios=[2, 1])
@@ -195,7 +197,8 @@ def active_users_plot(result: Any, *, axes: Any = None) -> Any:
 
 def lifecycle_plot(result: Any, *, ax: Any = None) -> Any:
     """Stacked bars of new / returning / resurrecting users, dormant below zero (from
-    `aipm_nb.cohort.lifecycle`)."""
+    `aipm_nb.cohort.lifecycle`).
+    """
     table = result.to_pandas()
     ax = _ax(ax, (10, 3.8))
     x = np.arange(len(table))
@@ -247,16 +250,19 @@ def roc_pr_curves(result: Any, *, axes: Any = None) -> Any:
         _, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     c = result.curves.sort_values("score", ascending=False)
     tp, fp = c.pos.cumsum().to_numpy(), c.neg.cumsum().to_numpy()
-    P, N = max(tp[-1], 1), max(fp[-1], 1)
+    n_pos, n_neg = max(tp[-1], 1), max(fp[-1], 1)
     ax1, ax2 = axes
     m = result.metrics
     ax1.plot(
-        np.r_[0, fp / N], np.r_[0, tp / P], lw=1.8, label=f"AUC {m.roc_auc:.3f}" if m else None
+        np.r_[0, fp / n_neg],
+        np.r_[0, tp / n_pos],
+        lw=1.8,
+        label=f"AUC {m.roc_auc:.3f}" if m else None,
     )
     ax1.plot([0, 1], [0, 1], color=NEUTRAL, lw=0.8, ls="--")
     ax1.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
     with np.errstate(invalid="ignore", divide="ignore"):
-        ax2.plot(tp / P, tp / (tp + fp), lw=1.8, label=f"AP {m.pr_auc:.3f}" if m else None)
+        ax2.plot(tp / n_pos, tp / (tp + fp), lw=1.8, label=f"AP {m.pr_auc:.3f}" if m else None)
     ax2.axhline(tp[-1] / (tp[-1] + fp[-1]), color=NEUTRAL, lw=0.8, ls="--")
     ax2.set(xlabel="recall", ylabel="precision", title="Precision-recall curve", ylim=(0, 1.02))
     for ax in axes:

@@ -110,9 +110,8 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-safe."""
-        out = jsonable(self)
-        assert isinstance(out, dict)
-        return out
+        fields = dataclasses.fields(self)  # type: ignore[arg-type]
+        return {f.name: jsonable(getattr(self, f.name)) for f in fields}
 
     def to_pandas(self) -> pd.DataFrame:
         """The result as a table: its first table field, else one row of its scalar fields."""

@@ -107,18 +107,9 @@ def _has_name(t: ir.Table) -> bool:
     return True
 
 
-def load_table(
-    source: Any,
-    *,
-    table: str | None = None,
-    required: Mapping[str, str] | None = None,
-    name: str = "table",
-    allow_empty: bool = False,
-) -> ir.Table:
-    """Open ``source`` as an ibis table; see `open_source`."""
-    return open_source(
-        source, table=table, required=required, name=name, allow_empty=allow_empty
-    ).table
+def load_table(source: Any, **options: Any) -> ir.Table:
+    """Open ``source`` as an ibis table; ``options`` as in `open_source`."""
+    return open_source(source, **options).table
 
 
 def open_source(
@@ -190,7 +181,8 @@ def _parse_string_timestamps(
     t: ir.Table, required: Mapping[str, str], label: str, parameters: Mapping[str, str]
 ) -> ir.Table:
     """Timestamp columns stored as text (a DataFrame from a CSV export) parsed in the engine,
-    as DuckDB does when it reads the CSV; text that is not a timestamp is a `DataError`."""
+    as DuckDB does when it reads the CSV; text that is not a timestamp is a `DataError`.
+    """
     cols = [c for c, kind in required.items() if kind == "timestamp" and t[c].type().is_string()]
     if not cols:
         return t
@@ -278,7 +270,8 @@ def _open_spark(table: str | None, label: str) -> ir.Table:
 
 def _duckdb(path: str = ":memory:", **kwargs: Any) -> Any:
     """A DuckDB connection; ``AIPM_NB_DUCKDB_MEMORY_LIMIT`` (e.g. ``4GB``) caps its memory
-    (DuckDB spills to disk beyond it; its own default is 80% of RAM)."""
+    (DuckDB spills to disk beyond it; its own default is 80% of RAM).
+    """
     limit = os.environ.get("AIPM_NB_DUCKDB_MEMORY_LIMIT")
     if limit:
         kwargs["memory_limit"] = limit

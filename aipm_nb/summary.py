@@ -18,6 +18,7 @@ from aipm_nb.reports.redaction import redact
 
 __all__ = [
     "KINDS",
+    "RESULT_KEYS",
     "build_summary",
     "json_safe",
     "notebook_parameters",
@@ -26,6 +27,15 @@ __all__ = [
 ]
 
 KINDS = ("cohort", "ab_test", "model_performance")
+
+#: Keys every ``result`` object of a kind has (DESIGN section 5); results may add more.
+RESULT_KEYS: dict[str, frozenset[str]] = {
+    "cohort": frozenset({"period", "retention_type", "cohorts", "average_retention"}),
+    "ab_test": frozenset({"control", "srm", "metrics", "decision"}),
+    "model_performance": frozenset(
+        {"n", "n_labelled", "metrics", "calibration", "segments", "drift"}
+    ),
+}
 
 
 def redact_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:

@@ -71,8 +71,13 @@ def test_ratio_delta_method_against_rows():
     rng = np.random.default_rng(2)
     den = rng.poisson(5, 300).astype(float)
     num = rng.binomial(den.astype(int), 0.3).astype(float)
-    a = st.ratio_arm(st.Paired(st.Moments(300, num.sum(), (num**2).sum()),
-                               st.Moments(300, den.sum(), (den**2).sum()), (num * den).sum()))
+    a = st.ratio_arm(
+        st.Paired(
+            st.Moments(300, num.sum(), (num**2).sum()),
+            st.Moments(300, den.sum(), (den**2).sum()),
+            (num * den).sum(),
+        )
+    )
     r = num.sum() / den.sum()
     cov = np.cov(num, den, ddof=1)
     ref = (cov[0, 0] - 2 * r * cov[0, 1] + r * r * cov[1, 1]) / den.mean() ** 2
@@ -87,8 +92,11 @@ def test_cuped_against_rows():
     yt = xt * 0.8 + rng.normal(1, 3, 380)
 
     def sums(y, x):
-        return st.Paired(st.Moments(len(y), y.sum(), (y**2).sum()),
-                         st.Moments(len(x), x.sum(), (x**2).sum()), (x * y).sum())
+        return st.Paired(
+            st.Moments(len(y), y.sum(), (y**2).sum()),
+            st.Moments(len(x), x.sum(), (x**2).sum()),
+            (x * y).sum(),
+        )
 
     c, t = st.cuped_arms(sums(yc, xc), sums(yt, xt))
     x_all, y_all = np.concatenate([xc, xt]), np.concatenate([yc, yt])

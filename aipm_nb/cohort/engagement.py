@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
@@ -46,7 +47,8 @@ class ActiveUsers(Result):
 @dataclass(frozen=True)
 class Lifecycle(Result):
     """Users per period by lifecycle status (``new``, ``returning``, ``resurrecting``,
-    ``dormant`` shown negative), indexed by period start."""
+    ``dormant`` shown negative), indexed by period start.
+    """
 
     table: pd.DataFrame
 
@@ -63,30 +65,27 @@ class Lifecycle(Result):
         return {"periods": rows}
 
 
+def _distinct_users(t: ir.Table, name: str, bucket: ir.DateValue, count: str) -> pd.DataFrame:
+    """Distinct users per bucket (in the engine), the bucket as a datetime column ``name``."""
+    out = (
+        t.mutate(**{name: bucket})
+        .group_by(name)
+        .aggregate(**{count: t["__user"].nunique()})
+        .order_by(name)
+        .to_pandas()
+    )
+    out[name] = pd.to_datetime(out[name])
+    return out
+
+
 def active_users(events: Events) -> ActiveUsers:
     """DAU per day, WAU per ISO week, MAU per calendar month with stickiness."""
     t = events.table
     if events.return_events:
         t = t.filter(t[events.event_col].isin(events.return_events))
-    day = t["__ts"].date()
-    daily = (
-        t.mutate(day=day).group_by("day").aggregate(dau=t["__user"].nunique()).order_by("day")
-    ).to_pandas()
-    weekly = (
-        t.mutate(week=t["__ts"].truncate("W").date())
-        .group_by("week")
-        .aggregate(wau=t["__user"].nunique())
-        .order_by("week")
-    ).to_pandas()
-    monthly = (
-        t.mutate(month=t["__ts"].truncate("M").date())
-        .group_by("month")
-        .aggregate(mau=t["__user"].nunique())
-        .order_by("month")
-    ).to_pandas()
-    daily["day"] = pd.to_datetime(daily["day"])
-    weekly["week"] = pd.to_datetime(weekly["week"])
-    monthly["month"] = pd.to_datetime(monthly["month"])
+    daily = _distinct_users(t, "day", t["__ts"].date(), "dau")
+    weekly = _distinct_users(t, "week", t["__ts"].truncate("W").date(), "wau")
+    monthly = _distinct_users(t, "month", t["__ts"].truncate("M").date(), "mau")
     days_in = daily.assign(month=daily.day.dt.to_period("M").dt.start_time)
     avg = days_in.groupby("month").dau.sum() / monthly.set_index("month").index.days_in_month
     monthly["avg_dau"] = monthly.month.map(avg).astype(float)
@@ -134,7 +133,8 @@ def revenue_curves(
     events: Events, revenue_col: str, *, max_periods: int = 12, as_of: Any = None
 ) -> pd.DataFrame:
     """Cumulative revenue per cohort user (LTV curve) by cohort and period k; incomplete
-    cells null. Revenue of events before a user's cohort period is left out."""
+    cells null. Revenue of events before a user's cohort period is left out.
+    """
     events, as_of_ts = resolve_as_of(events, as_of)
     t = events.table
     if revenue_col not in t.columns:

@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 
 from aipm_nb.errors import DataError, ParameterError
+from aipm_nb.results import warning
 from aipm_nb.sources import open_source
+from aipm_nb.validation import check_scalar
 
 __all__ = ["prepare_events"]
 
@@ -110,9 +112,21 @@ def prepare_events(
     table: str | None = None,
     extra_columns: Sequence[str] = (),
 ) -> Events:
-    """Open and check an events source; add local time and the period index (in the engine)."""
-    if period not in PERIODS:
-        raise ParameterError(f"period must be one of {PERIODS}; got {period!r}")
+    """Open and check an events source; add local time and the period index (in the engine).
+
+    Args:
+        source: Events, one row per event (anything `aipm_nb.sources` opens).
+        user_col: The user id column.
+        time_col: The event time column (timestamp, date, or text that parses as one).
+        event_col: The event name column (needed by the event filters and adoption).
+        activation_events: Events that put a user in a cohort (default: any event).
+        return_events: Events that count as "active" (default: any event).
+        period: ``"day"``, ``"week"`` (ISO, from Monday) or ``"month"``.
+        timezone: IANA time zone of periods (DuckDB and PostgreSQL engines).
+        table: Table name in a database source.
+        extra_columns: Other columns to keep (segments, revenue).
+    """
+    check_scalar(period, "period", one_of=PERIODS)
     act, ret = _as_tuple(activation_events), _as_tuple(return_events)
     required = {user_col: "any", time_col: "timestamp"}
     if act or ret:
@@ -125,20 +139,7 @@ def prepare_events(
         source, table=table, required=required, name="events", allow_empty=True, parameters=params
     )
     t = src.table
-    ts = t[time_col]
-    if ts.type().is_date():
-        ts = ts.cast("timestamp")
-    if timezone and timezone != "UTC":
-        _check_timezone(timezone)
-        backend = t._find_backend(use_default=True).name
-        if backend not in _TZ_BACKENDS:
-            raise ParameterError(
-                f"{src.label}: timezone={timezone!r} needs the DuckDB or PostgreSQL engine; on "
-                f"{backend} convert {time_col!r} to local time in the table, or use 'UTC'"
-            )
-        ts = _timezone(timezone, ts.cast(dtypes.Timestamp(timezone="UTC")))
-    elif ts.type().timezone is not None:
-        ts = _timezone("UTC", ts)
+    ts = _local_time(t, time_col, timezone, src.label)
     now = _literal_ts(_now_local(timezone))
     user = src.table[user_col]
     t = t.mutate(__user=t[user_col], __ts=ts).filter(
@@ -167,21 +168,11 @@ def prepare_events(
         )
     warnings = []
     if int(stats.null_ids or 0):
-        warnings.append(
-            {
-                "code": "null_ids",
-                "message": f"{int(stats.null_ids):,} events have "
-                f"a null {user_col!r} and were left out",
-            }
-        )
+        msg = f"{int(stats.null_ids):,} events have a null {user_col!r} and were left out"
+        warnings.append(warning("null_ids", msg))
     if int(stats.future or 0):
-        warnings.append(
-            {
-                "code": "future_events",
-                "message": f"{int(stats.future):,} events are "
-                "dated after the time of this run and were left out",
-            }
-        )
+        msg = f"{int(stats.future):,} events are dated after the time of this run and were left out"
+        warnings.append(warning("future_events", msg))
     if pd.isna(stats["last"]):
         raise DataError(
             f"{src.label} has no event with a user id dated before now", table=src.label
@@ -212,6 +203,25 @@ def prepare_events(
     )
 
 
+def _local_time(t: ir.Table, time_col: str, timezone: str, label: str) -> ir.TimestampValue:
+    """The event time in ``timezone`` (naive local time), converted in the engine."""
+    ts = t[time_col]
+    if ts.type().is_date():
+        ts = ts.cast("timestamp")
+    if timezone and timezone != "UTC":
+        _check_timezone(timezone)
+        backend = t._find_backend(use_default=True).name
+        if backend not in _TZ_BACKENDS:
+            raise ParameterError(
+                f"{label}: timezone={timezone!r} needs the DuckDB or PostgreSQL engine; on "
+                f"{backend} convert {time_col!r} to local time in the table, or use 'UTC'"
+            )
+        return _timezone(timezone, ts.cast(dtypes.Timestamp(timezone="UTC")))
+    if ts.type().timezone is not None:
+        return _timezone("UTC", ts)
+    return ts
+
+
 def _check_timezone(tz: str) -> None:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -224,7 +234,7 @@ def _check_timezone(tz: str) -> None:
 
 
 def cohort_index(ev: Events) -> ir.Table:
-    """user -> cohort period index (first activation event)."""
+    """User -> cohort period index (first activation event)."""
     t = ev.table
     if ev.activation_events:
         t = t.filter(t[ev.event_col].isin(ev.activation_events))
@@ -244,7 +254,8 @@ def resolve_as_of(ev: Events, as_of: Any) -> tuple[Events, pd.Timestamp]:
 
     ``as_of=None``: midnight after the last event, never later than now (future events were
     already left out by `prepare_events`). An explicit ``as_of`` also bounds the data: events at
-    or after it are ignored (DESIGN section 4)."""
+    or after it are ignored (DESIGN section 4).
+    """
     if as_of is None:
         return ev, min(ev.last_event.normalize() + pd.Timedelta(days=1), _now_local(ev.timezone))
     try:

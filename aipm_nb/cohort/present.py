@@ -21,7 +21,8 @@ def summary_markdown(
     res: CohortResult, comparison: RetentionComparison | None = None, *, k: int | None = None
 ) -> str:
     """Executive summary: retention at period k with its CI, the latest cohort against the four
-    before it, and the segment difference if a comparison is given."""
+    before it, and the segment difference if a comparison is given.
+    """
     avg = res.average
     if k is None:
         k = 4 if res.max_periods >= 4 and not math.isnan(avg.retention.get(4, math.nan)) else 1

@@ -67,7 +67,6 @@ class CohortResult(Result):
 
     def to_dict(self) -> dict[str, Any]:
         """The ``result`` object of the JSON summary (DESIGN section 5)."""
-
         return {
             "period": self.period,
             "retention_type": self.retention_type,
@@ -91,24 +90,26 @@ class CohortResult(Result):
 def analyze_cohorts(
     source: Any,
     *,
+    period: str = "week",
+    retention_type: str = "on",
+    max_periods: int = 12,
+    as_of: Any = None,
     user_col: str = "user_id",
     time_col: str = "event_time",
     event_col: str = "event_name",
     activation_events: Sequence[str] | str | None = None,
     return_events: Sequence[str] | str | None = None,
-    period: str = "week",
-    retention_type: str = "on",
-    max_periods: int = 12,
-    as_of: Any = None,
-    timezone: str = "UTC",
     table: str | None = None,
+    timezone: str = "UTC",
     events: Events | None = None,
 ) -> CohortResult:
     """Retention matrix, cohort sizes and the size-weighted average curve with Wilson CIs.
 
     Args:
         source: Events, one row per event (anything `aipm_nb.sources` opens).
-        user_col, time_col, event_col: Column names.
+        user_col: The user id column.
+        time_col: The event time column.
+        event_col: The event name column (used by the event filters).
         activation_events: Events that put a user in a cohort (default: any event).
         return_events: Events that count as "active" (default: any event).
         period: ``"day"``, ``"week"`` (ISO, from Monday) or ``"month"``.

@@ -29,7 +29,8 @@ def _finite_filter(col: ir.Column) -> ir.BooleanValue:
 
 def _values(t: ir.Table, cols: Sequence[Any]) -> list[ir.FloatingValue]:
     """The columns as float64, NULL wherever any of them is null or NaN (so that SUM and
-    COUNT skip the same units for every sum of a metric, without a FILTER per aggregate)."""
+    COUNT skip the same units for every sum of a metric, without a FILTER per aggregate).
+    """
     exprs = [t[c].cast("float64") for c in cols]
     if len(cols) == 1 and not t[cols[0]].type().is_floating():
         return exprs  # SUM / COUNT already skip NULLs
@@ -59,7 +60,7 @@ class MetricSums:
     hi: float = math.nan
 
     def paired(self) -> Paired:
-        """y and x as `Paired` (what CUPED and ratios need)."""
+        """Y and x as `Paired` (what CUPED and ratios need)."""
         assert self.x is not None, "the metric has no paired column"
         return Paired(self.y, self.x, self.total_xy)
 
@@ -92,7 +93,8 @@ def engine_sums(
     """One engine query: the sums every metric declares, per variant (and ``by`` columns).
 
     Keys are ``(variant, *by values)``; a null variant is the key ``(None, ...)``. This is the
-    only function that knows how the sums are named inside the query."""
+    only function that knows how the sums are named inside the query.
+    """
     aggs: dict[str, ir.Value] = {"units": t.count()}
     for i, m in enumerate(metrics):
         y, *x = _values(t, [m.y, m.x] if m.x else [m.y])
@@ -148,7 +150,8 @@ def _check_units(
 
     An exact ``count(*) = count(DISTINCT unit)`` settles the usual case in one cheap query that
     also counts null ids and infinite values; only when it fails does a per-unit grouping find
-    how many units and which."""
+    how many units and which.
+    """
     aggs: dict[str, ir.Value] = {"rows": t.count(), "null_ids": t[unit_col].isnull().sum()}
     if unique:
         aggs["units"] = t[unit_col].nunique()

@@ -112,7 +112,8 @@ def _compare(
     segment: tuple[str, str] | None = None,
 ) -> list[MetricResult]:
     """Every metric x variant against the control; a failing check raises when ``strict``,
-    else that comparison is left out (segments, days)."""
+    else that comparison is left out (segments, days).
+    """
     if plan.control not in sums:
         return []
     out = []
@@ -143,7 +144,9 @@ def _metric_result(
     mde: float,
     segment: tuple[str, str] | None,
 ) -> MetricResult:
+    shared = {k: v for k, v in e._asdict().items() if k in MetricResult.__dataclass_fields__}
     return MetricResult(
+        **shared,
         metric=m.name,
         type=m.type,
         variant=variant,
@@ -151,21 +154,11 @@ def _metric_result(
         variant_n=int(t.n),
         control_mean=c.raw_mean,
         variant_mean=t.raw_mean,
-        abs_effect=e.abs_effect,
-        abs_ci_lower=e.abs_ci_lower,
-        abs_ci_upper=e.abs_ci_upper,
-        abs_p_value=e.abs_p_value,
-        rel_effect=e.rel_effect,
-        rel_ci_lower=e.rel_ci_lower,
-        rel_ci_upper=e.rel_ci_upper,
-        p_value=e.p_value,
         p_value_adjusted=e.p_value,
-        chance_to_beat_control=e.chance_to_beat_control,
         cuped=bool(m.covariate),
         guardrail=m.guardrail,
         significant=False,
         direction=m.direction,
-        rel_se=e.rel_se,
         mde=mde,
         segment=segment[0] if segment else None,
         segment_value=segment[1] if segment else None,

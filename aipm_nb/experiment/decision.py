@@ -24,7 +24,8 @@ def decide(
     """The recommendation, by the rules in the README (SRM > harm > win > power).
 
     Significance is already in the results (adjusted p < alpha); ``alpha`` (default
-    `config.ALPHA`) only labels the intervals quoted in the reasons."""
+    `config.ALPHA`) only labels the intervals quoted in the reasons.
+    """
     ci = ci_label(config.ALPHA if alpha is None else alpha)
     reasons: list[str] = []
     if srm.mismatch:

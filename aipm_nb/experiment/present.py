@@ -13,7 +13,8 @@ __all__ = ["metric_table", "power_table", "summary_markdown"]
 def render_html(res: ExperimentResult) -> str:
     """A compact HTML card: decision, reasons, SRM and the metric table.
 
-    Every text that comes from data or parameters is escaped."""
+    Every text that comes from data or parameters is escaped.
+    """
     colors = {
         "ship": "#1a7f37",
         "do_not_ship": "#cf222e",

@@ -110,7 +110,8 @@ class Decision(Result):
 @dataclass(frozen=True)
 class PowerResult(Result):
     """Power of the primary metric for one variant (``mde`` is detectable with ``power`` at
-    significance ``alpha``)."""
+    significance ``alpha``).
+    """
 
     metric: str
     variant: str

@@ -122,7 +122,8 @@ def analyze_model(
         window: ``"day"`` or ``"week"`` windows for metrics over time.
         metric_floor: Alert when ``window_metric`` falls below this in a window.
         window_metric: Metric tracked per window (``roc_auc``, ``pr_auc``, ``precision`` ...).
-        target_precision / target_recall: Find the threshold that meets it.
+        target_precision: Find the threshold that meets this precision with the most recall.
+        target_recall: Find the threshold that meets this recall with the most precision.
         table: Table name in a database source.
     """
     check_scalar(threshold, "threshold", typ=float, ge=0, le=1)
@@ -206,7 +207,8 @@ def _check_predictions(
     t: ir.Table, label: str, score_col: str, label_col: str, time_col: str
 ) -> tuple[int, int, tuple[pd.Timestamp, pd.Timestamp], list[dict[str, str]]]:
     """Rows, labelled rows, the time range and warnings, from one engine query; scores outside
-    [0, 1] and labels other than 0/1 are a `DataError`."""
+    [0, 1] and labels other than 0/1 are a `DataError`.
+    """
     s, y = t[score_col].cast("float64"), t[label_col].cast("float64")
     chk = (
         t.aggregate(
@@ -270,7 +272,8 @@ def _label_metrics(
     t: ir.Table, is_cur: ir.BooleanValue, threshold: float, warnings: list[dict[str, str]]
 ) -> tuple[pd.DataFrame, BinaryMetrics | None, BinaryMetrics | None, BinaryMetrics | None]:
     """Counts per distinct score and the metrics overall, on the reference and on the current
-    rows (one engine query)."""
+    rows (one engine query).
+    """
     period = score_counts(t.mutate(__cur=is_cur), "__s", "__y", by=["__cur"])
     counts = period.groupby("score", as_index=False)[["pos", "neg", "n"]].sum()
     metrics = ref_m = cur_m = None
@@ -333,7 +336,8 @@ def _window_warnings(
 
 def _score_hist(t: ir.Table, is_cur: ir.BooleanValue) -> pd.DataFrame:
     """Rows per 1/20 score bin in the reference and the current rows: ``bin``, ``period``
-    (``"reference"`` / ``"current"``), ``n``."""
+    (``"reference"`` / ``"current"``), ``n``.
+    """
     period = is_cur.ifelse("current", "reference")
     return (
         t.mutate(bin=ibis.least((t["__s"] * 20).floor().cast("int64"), 19), period=period)

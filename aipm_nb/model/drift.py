@@ -1,5 +1,6 @@
 """Drift in the engine: counts per reference-decile bin and per distinct value, finished by
-the formulas of `aipm_nb.stats.drift` (PSI, KS)."""
+the formulas of `aipm_nb.stats.drift` (PSI, KS).
+"""
 
 from __future__ import annotations
 
@@ -44,8 +45,8 @@ def feature_drift(
     w = ibis.cumulative_window(order_by="value")
     out = []
     for i, c in enumerate(cols):
-        R, C = int(tot[f"r{i}"] or 0), int(tot[f"c{i}"] or 0)
-        if R == 0 or C == 0:
+        n_ref, n_cur = int(tot[f"r{i}"] or 0), int(tot[f"c{i}"] or 0)
+        if n_ref == 0 or n_cur == 0:
             out.append(
                 {
                     "column": c,
@@ -65,12 +66,12 @@ def feature_drift(
             .aggregate(r=count_if(~ibis._["__cur"]), c=count_if(ibis._["__cur"]))
         )
         g = g.mutate(cr=g.r.sum().over(w), cc=g.c.sum().over(w))
-        aggs: dict[str, ir.Value] = {"ks": (g.cr / R - g.cc / C).abs().max()}
+        aggs: dict[str, ir.Value] = {"ks": (g.cr / n_ref - g.cc / n_cur).abs().max()}
         plan = []
         for k in range(1, config.PSI_BINS):
-            h = (R - 1) * k / config.PSI_BINS
+            h = (n_ref - 1) * k / config.PSI_BINS
             lo = math.floor(h)
-            hi = min(lo + 1, R - 1)
+            hi = min(lo + 1, n_ref - 1)
             aggs[f"lo{k}"] = g.value.min(where=g.cr > lo)
             aggs[f"hi{k}"] = g.value.min(where=g.cr > hi)
             plan.append((k, h - lo))
@@ -88,8 +89,8 @@ def feature_drift(
             .to_pandas()
             .iloc[0]
         )
-        ref_cum = [0.0] + [float(below[f"r{k}"] or 0) for k in range(len(edges))] + [float(R)]
-        cur_cum = [0.0] + [float(below[f"c{k}"] or 0) for k in range(len(edges))] + [float(C)]
+        ref_cum = [0.0] + [float(below[f"r{k}"] or 0) for k in range(len(edges))] + [float(n_ref)]
+        cur_cum = [0.0] + [float(below[f"c{k}"] or 0) for k in range(len(edges))] + [float(n_cur)]
         r = list(np.diff(ref_cum))
         cu = list(np.diff(cur_cum))
         psi = psi_from_counts(r, cu)

@@ -42,7 +42,8 @@ def group_metrics(
     the engine with window functions over the (group, distinct score) counts, so one small row
     per group comes back, and finished by the same `ClassifierSums.metrics` as the overall ones.
 
-    ``t`` has the score as ``__s`` and the label as ``__y`` (null = unlabelled)."""
+    ``t`` has the score as ``__s`` and the label as ``__y`` (null = unlabelled).
+    """
     sizes = t.group_by(by).aggregate(n=ibis._.count())
     lab = t.filter(t["__y"].notnull())
     g = lab.group_by([by, "__s"]).aggregate(pos=lab["__y"].sum(), neg=(1 - lab["__y"]).sum())
@@ -177,7 +178,8 @@ def regression_metrics(
 ) -> RegressionMetrics:
     """MAE, RMSE, MAPE and R² of a regression model from engine-side sums (null labels skipped).
 
-    MAPE follows scikit-learn (``|y − ŷ| / max(|y|, eps)``)."""
+    MAPE follows scikit-learn (``|y − ŷ| / max(|y|, eps)``).
+    """
     src = open_source(
         source,
         table=table,
@@ -216,7 +218,8 @@ def regression_metrics(
 
 def numeric_label(t: ir.Table, label_col: str, label: str) -> ir.Table:
     """The label column as numbers; an all-null text column (a CSV export with no labels
-    yet) is an unlabelled column, not a schema error."""
+    yet) is an unlabelled column, not a schema error.
+    """
     dtype = t[label_col].type()
     if dtype.is_numeric() or dtype.is_boolean() or dtype.is_null():
         return t

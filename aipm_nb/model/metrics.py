@@ -1,5 +1,6 @@
 """Label metrics of a binary classifier: the formulas live in `aipm_nb.stats.classifier`; this
-module adds the typed results built on them (threshold choice, regression metrics)."""
+module adds the typed results built on them (threshold choice, regression metrics).
+"""
 
 from __future__ import annotations
 

@@ -12,7 +12,8 @@ __all__ = ["summary_markdown"]
 
 def summary_markdown(res: ModelResult) -> str:
     """Executive summary: AUC with its CI against the reference, drift and its onset, worst
-    segment, calibration."""
+    segment, calibration.
+    """
     lines = []
     m, ref, cur = res.metrics, res.reference_metrics, res.current_metrics
     if m is None or math.isnan(m.roc_auc):

@@ -14,7 +14,8 @@ def check_report(spec: ReportSpec, base: Path) -> list[str]:
     """Problems a run of ``spec`` would hit when it opens its source, one line each.
 
     Today this opens the source (file, URL, ``env:``); the analyses' own column and value
-    checks are not run here yet (issue 11, item 2)."""
+    checks are not run here yet (issue 11, item 2).
+    """
     if "source" not in spec.parameters:
         return []
     from aipm_nb.sources import open_source

@@ -249,7 +249,8 @@ def _walk(v: Any) -> list[Any]:
 
 def secret_values(parameters: Any) -> list[str]:
     """Values that must never appear in an output: resolved ``env:`` values and every string
-    holding a URL password or secret query value (the `Scrubber` finds their fragments)."""
+    holding a URL password or secret query value (the `Scrubber` finds their fragments).
+    """
     out = []
     for v in _walk(parameters):
         if not isinstance(v, str):

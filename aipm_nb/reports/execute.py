@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -56,6 +56,7 @@ from aipm_nb.reports.outdir import (
     remove_stale_staging,
 )
 from aipm_nb.reports.redaction import Scrubber, redact, url_secrets
+from aipm_nb.results import Result, jsonable
 
 __all__ = ["IndexNotUpdated", "ReportResult", "RunInterrupted", "run_reports"]
 
@@ -78,7 +79,7 @@ class RunInterrupted(BaseException):
         return 128 + self.signum
 
 
-class IndexNotUpdated(AipmNbError):
+class IndexNotUpdated(AipmNbError):  # noqa: N818 (names the outcome, as RunInterrupted)
     """The reports ran but the manifest or the index could not be written."""
 
     def __init__(self, message: str, run_id: str, results: Sequence[ReportResult]) -> None:
@@ -87,13 +88,17 @@ class IndexNotUpdated(AipmNbError):
         self.results = list(results)
 
 
+#: The outcome of one report.
+ReportStatus = Literal["ok", "failed"]
+
+
 @dataclass(frozen=True)
-class ReportResult:
+class ReportResult(Result):
     """What happened to one report of a run (one entry of ``run.json``)."""
 
     name: str
     notebook: str
-    status: str  # "ok" | "failed"
+    status: ReportStatus
     duration_s: float
     started_at: str
     error: str | None = None
@@ -105,7 +110,7 @@ class ReportResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (the manifest's entry)."""
-        return asdict(self)
+        return jsonable(asdict(self))
 
 
 def _now() -> dt.datetime:
@@ -125,7 +130,8 @@ def hide_literal_secrets(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Literal source URLs with a password move into private environment variables
     (``env:`` references); a URL with a password in any other parameter (a title, say) is
-    redacted in place."""
+    redacted in place.
+    """
     env: dict[str, str] = {}
     out: dict[str, Any] = {}
     for i, (k, v) in enumerate(params.items()):

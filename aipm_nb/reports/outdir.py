@@ -1,5 +1,6 @@
 """The output folder of report runs: checked up front, run folders created atomically,
-staging folders of killed runners removed, and a lock for the manifest + index writes."""
+staging folders of killed runners removed, and a lock for the manifest + index writes.
+"""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ def prepare_out(out: str | os.PathLike[str] | None, base: Path) -> Path:
 
 def create_run_dir(out_dir: Path, run_id: str | None) -> tuple[str, Path]:
     """Create the run's folder atomically: a given id that exists is refused; an automatic id
-    (UTC time) gets a ``-2``, ``-3``… suffix until ``mkdir`` succeeds."""
+    (UTC time) gets a ``-2``, ``-3``… suffix until ``mkdir`` succeeds.
+    """
     if run_id is not None:
         if not is_slug(run_id):
             raise ConfigError(f"--run-id {run_id!r} is not a slug (letters, digits, '-', '_')")

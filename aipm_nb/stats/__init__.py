@@ -11,42 +11,5 @@
 The A/B names are re-exported here (``from aipm_nb import stats as st; st.effect``).
 """
 
-from aipm_nb.stats.ab import (
-    ArmStats,
-    Effect,
-    Moments,
-    Paired,
-    SRMResult,
-    adjust_pvalues,
-    arm_from_sums,
-    chance_to_beat_control,
-    cuped_arms,
-    effect,
-    mean_arm,
-    minimum_detectable_effect,
-    ratio_arm,
-    required_sample_size,
-    sample_covariance,
-    sample_variance,
-    srm_test,
-)
-
-__all__ = [
-    "ArmStats",
-    "Effect",
-    "Moments",
-    "Paired",
-    "SRMResult",
-    "adjust_pvalues",
-    "arm_from_sums",
-    "chance_to_beat_control",
-    "cuped_arms",
-    "effect",
-    "mean_arm",
-    "minimum_detectable_effect",
-    "ratio_arm",
-    "required_sample_size",
-    "sample_covariance",
-    "sample_variance",
-    "srm_test",
-]
+from aipm_nb.stats.ab import *  # noqa: F403 (the A/B names, as before the package)
+from aipm_nb.stats.ab import __all__ as __all__

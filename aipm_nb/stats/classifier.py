@@ -46,7 +46,7 @@ METRIC_KEYS = (
 
 
 def safe_div(a: float, b: float) -> float:
-    """a / b, NaN when b is 0.
+    """A / b, NaN when b is 0.
 
     Examples:
         >>> safe_div(1, 4), safe_div(1, 0)
