@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sps
 from sklearn.metrics import log_loss
 
 from aipm_nb import cohort
@@ -100,6 +101,41 @@ def test_infinite_values_are_a_named_error(column, metric):
     with pytest.raises(DataError, match=rf"column '{column}' has 2 infinite values") as err:
         analyze_experiment(df, metric, control=0)
     assert err.value.column == column and err.value.count == 2
+
+
+@pytest.mark.parametrize("offset", [3e7, 1e8, -5e9])
+def test_large_constant_offsets_keep_their_p_value(offset):
+    """3e7 + N(0, 1) gave p 0.064 against a true 5e-8 and 1e8 + N(0, 1) a false zero-variance
+    error: sums are taken around each column's mean (DESIGN section 4)."""
+    rng = np.random.default_rng(11)
+    n = 5000
+    df = pd.DataFrame({"user_id": range(2 * n), "variant": ["control", "treatment"] * n})
+    base = rng.normal(0, 1, 2 * n)
+    df["y"] = offset + base + np.where(df.variant == "treatment", 0.11, 0.0)
+    df["pre"] = offset + base + rng.normal(0, 0.5, 2 * n)
+    df["den"] = offset + rng.normal(0, 1, 2 * n)
+    res = analyze_experiment(df, MEAN)
+    c, t = df[df.variant == "control"].y, df[df.variant == "treatment"].y
+    ref = sps.ttest_ind(t, c, equal_var=False)
+    (m,) = res.metrics
+    assert m.abs_effect == pytest.approx(t.mean() - c.mean(), rel=1e-6)
+    assert m.abs_p_value == pytest.approx(ref.pvalue, rel=1e-5)
+    assert m.abs_p_value < 1e-3
+    # CUPED and ratio with offsets: against the same data shifted to zero by hand
+    metrics = [
+        {"name": "cuped", "type": "mean", "column": "y", "covariate": "pre"},
+        {"name": "ratio", "type": "ratio", "numerator": "y", "denominator": "den"},
+    ]
+    shifted = df.assign(y=base + np.where(df.variant == "treatment", 0.11, 0.0),
+                        pre=df.pre - offset)  # fmt: skip
+    cuped, ratio = analyze_experiment(df, metrics).metrics
+    cuped0 = analyze_experiment(shifted, metrics[:1]).metrics[0]
+    assert cuped.abs_effect == pytest.approx(cuped0.abs_effect, rel=1e-4)  # means near 5e9
+    assert cuped.abs_p_value == pytest.approx(cuped0.abs_p_value, rel=1e-4)
+    r_c, r_t = (df[df.variant == v].y.sum() / df[df.variant == v].den.sum() for v in
+                ("control", "treatment"))  # fmt: skip
+    assert ratio.control_mean == pytest.approx(r_c, rel=1e-12)
+    assert ratio.variant_mean == pytest.approx(r_t, rel=1e-12)
 
 
 def test_null_unit_ids_are_dropped_with_a_warning():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,16 +88,30 @@ class ArmSums:
 
 
 def engine_sums(
-    t: ir.Table, variant_col: str, metrics: Sequence[Metric], by: Sequence[str] = ()
+    t: ir.Table,
+    variant_col: str,
+    metrics: Sequence[Metric],
+    by: Sequence[str] = (),
+    *,
+    shifts: Mapping[str, float] | None = None,
 ) -> dict[tuple[Any, ...], ArmSums]:
     """One engine query: the sums every metric declares, per variant (and ``by`` columns).
 
-    Keys are ``(variant, *by values)``; a null variant is the key ``(None, ...)``. This is the
-    only function that knows how the sums are named inside the query.
+    Keys are ``(variant, *by values)``; a null variant is the key ``(None, ...)``. Sums of a
+    column are taken around ``shifts[column]`` (its mean, from `_check_units`), so that a large
+    constant offset (3e7 + N(0, 1)) costs no float64 precision. A proportion's column (its 0/1
+    check reads min, max, Σy and Σy²) and a ratio's denominator (its Σ must not be 0) are not
+    shifted. This is the only function that
+    knows how the sums are named inside the query.
     """
+    shifts = shifts or {}
     aggs: dict[str, ir.Value] = {"units": t.count()}
     for i, m in enumerate(metrics):
         y, *x = _values(t, [m.y, m.x] if m.x else [m.y])
+        if m.type != "proportion":
+            y = y - shifts.get(m.y, 0.0)
+        if m.covariate:
+            x = [x[0] - shifts.get(m.covariate, 0.0)]
         aggs |= {f"n{i}": y.count(), f"s{i}": y.sum(), f"ss{i}": (y * y).sum()}
         if m.type == "proportion":
             aggs |= {f"lo{i}": y.min(), f"hi{i}": y.max()}
@@ -118,10 +132,12 @@ def engine_sums(
         sums = []
         for i, m in enumerate(metrics):
             n = num(f"n{i}")
+            ky = 0.0 if m.type == "proportion" else shifts.get(m.y, 0.0)
+            kx = shifts.get(m.covariate, 0.0) if m.covariate else 0.0
             sums.append(
                 MetricSums(
-                    Moments(n, num(f"s{i}"), num(f"ss{i}")),
-                    Moments(n, num(f"sx{i}"), num(f"sxx{i}")) if m.x else None,
+                    Moments(n, num(f"s{i}"), num(f"ss{i}"), ky),
+                    Moments(n, num(f"sx{i}"), num(f"sxx{i}"), kx) if m.x else None,
                     num(f"sxy{i}"),
                     _float(r.get(f"lo{i}")),
                     _float(r.get(f"hi{i}")),
@@ -144,9 +160,11 @@ def _check_units(
     float_cols: Sequence[str] = (),
     *,
     unique: bool = True,
-) -> int:
+    centre_cols: Sequence[str] = (),
+) -> tuple[int, dict[str, float]]:
     """One row per unit, no unit in two variants, no ±inf in a metric (engine-side); returns
-    the number of rows with a null unit id (left out by the caller).
+    the number of rows with a null unit id (left out by the caller) and the mean of each of
+    ``centre_cols`` (the shifts of `engine_sums`), from the same query.
 
     An exact ``count(*) = count(DISTINCT unit)`` settles the usual case in one cheap query that
     also counts null ids and infinite values; only when it fails does a per-unit grouping find
@@ -157,6 +175,9 @@ def _check_units(
         aggs["units"] = t[unit_col].nunique()
     for i, c in enumerate(float_cols):
         aggs[f"inf{i}"] = t[c].cast("float64").isinf().sum()
+    for i, c in enumerate(centre_cols):
+        x = t[c].cast("float64")
+        aggs[f"mean{i}"] = x.mean(where=_finite_filter(t[c]) & ~x.isinf())
     c = t.aggregate(**aggs).to_pandas().iloc[0]
     for i, col in enumerate(float_cols):
         n_inf = int(c[f"inf{i}"] or 0)
@@ -169,8 +190,10 @@ def _check_units(
                 count=n_inf,
             )
     null_ids = int(c.null_ids or 0)
+    centres = {col: _float(c[f"mean{i}"]) for i, col in enumerate(centre_cols)}
+    centres = {col: v for col, v in centres.items() if math.isfinite(v)}
     if not unique or (int(c.rows) - null_ids == int(c.units) and int(c.units) > 0):
-        return null_ids
+        return null_ids, centres
     t = t.filter(t[unit_col].notnull())
     g = t.group_by(unit_col).aggregate(rows=t.count(), variants=t[variant_col].nunique())
     bad = g.filter(g.rows > 1).order_by(ibis.desc("variants"), unit_col).limit(3).to_pandas()
@@ -197,7 +220,7 @@ def _check_units(
             count=n_bad,
             examples=bad[unit_col].tolist(),
         )
-    return null_ids
+    return null_ids, centres
 
 
 def arm_histograms(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import ibis.expr.types as ir
@@ -40,6 +40,7 @@ class _Plan:
     alpha: float
     power: float
     label: str
+    shifts: Mapping[str, float] = field(default_factory=dict)  # of engine_sums
 
 
 def _check_arm(metric: Metric, s: MetricSums, label: str, variant: str) -> None:
@@ -245,19 +246,23 @@ def analyze_experiment(
     t, label = _open_experiment(source, table, mets, unit_col, variant_col, time_col, segment_cols)
     shares = {str(k): v for k, v in expected_shares.items()} if expected_shares else None
     float_cols = sorted({c for m in mets for c in m.columns if t[c].type().is_floating()})
-    null_ids = _check_units(t, unit_col, variant_col, label, float_cols, unique=check_units)
+    centre_cols = sorted(
+        {m.y for m in mets if m.type != "proportion"} | {m.covariate for m in mets if m.covariate}
+    )
+    null_ids, shifts = _check_units(
+        t, unit_col, variant_col, label, float_cols, unique=check_units, centre_cols=centre_cols
+    )
     warnings = []
     if null_ids:
         t = t.filter(t[unit_col].notnull())
         warnings.append(
             warning("null_ids", f"{null_ids:,} rows have a null {unit_col!r} and were left out")
         )
-    sums = engine_sums(t, variant_col, mets)
+    sums = engine_sums(t, variant_col, mets, shifts=shifts)
     arms, more = _arms(sums, mets, label, variant_col, str(control), shares)
     warnings += more
-    plan = _Plan(
-        str(control), tuple(a for a in arms if a != str(control)), float(alpha), float(power), label
-    )
+    variants = tuple(a for a in arms if a != str(control))
+    plan = _Plan(str(control), variants, float(alpha), float(power), label, shifts)
     counts = {v: a.units for v, a in arms.items()}
     srm = st.srm_test(counts, shares, alpha=config.SRM_ALPHA)
     results = _apply_correction(_compare(mets, arms, plan), correction, plan.alpha)
@@ -379,7 +384,8 @@ def _segment(
 ) -> list[MetricResult]:
     """Every metric within each value of one segment column (correction within the table)."""
     by_value: dict[str, dict[str, ArmSums]] = {}
-    for (v, value), a in engine_sums(t, variant_col, mets, by=[segment_col]).items():
+    by_segment = engine_sums(t, variant_col, mets, by=[segment_col], shifts=plan.shifts)
+    for (v, value), a in by_segment.items():
         if v is not None:
             by_value.setdefault(str(value), {})[str(v)] = a
     res: list[MetricResult] = []
@@ -427,7 +433,7 @@ def _cumulative(
 ) -> tuple[pd.DataFrame, float]:
     """Cumulative effect of the primary metric by exposure day (units exposed so far)."""
     day = t[time_col].cast("date").name("day")
-    daily = engine_sums(t.mutate(day=day), variant_col, [prim], by=["day"])
+    daily = engine_sums(t.mutate(day=day), variant_col, [prim], by=["day"], shifts=plan.shifts)
     span = t.aggregate(lo=t[time_col].min(), hi=t[time_col].max()).to_pandas().iloc[0]
     days_observed = max(
         (pd.Timestamp(span.hi) - pd.Timestamp(span.lo)).total_seconds() / 86400, 1.0

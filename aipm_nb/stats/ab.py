@@ -44,20 +44,28 @@ __all__ = [
 class Moments:
     """Count, sum and sum of squares of one metric in one group; pools by addition.
 
+    The sums may be taken around a ``shift`` (Σ(x − shift), Σ(x − shift)²): a shift near the
+    values keeps the variance exact in float64 when the values carry a large offset (3e7 + N(0,
+    1)). Only moments with the same shift can be added.
+
     Examples:
         >>> m = Moments(2, 3.0, 5.0) + Moments(1, 3.0, 9.0)  # x = 1, 2 and 3
         >>> m.n, m.mean, m.var
         (3, 2.0, 1.0)
+        >>> s = Moments(3, 0.0, 2.0, shift=1e8 + 2)  # x = 1e8 + 1, 1e8 + 2, 1e8 + 3
+        >>> s.mean, s.var
+        (100000002.0, 1.0)
     """
 
     n: float
     total: float
     total_sq: float
+    shift: float = 0.0
 
     @property
     def mean(self) -> float:
         """Σx / n (NaN without units)."""
-        return self.total / self.n if self.n else math.nan
+        return self.shift + self.total / self.n if self.n else math.nan
 
     @property
     def var(self) -> float:
@@ -65,7 +73,11 @@ class Moments:
         return sample_variance(self.n, self.total, self.total_sq)
 
     def __add__(self, other: Moments) -> Moments:
-        return Moments(self.n + other.n, self.total + other.total, self.total_sq + other.total_sq)
+        if self.shift != other.shift:
+            raise ValueError("cannot pool moments taken around different shifts")
+        return Moments(
+            self.n + other.n, self.total + other.total, self.total_sq + other.total_sq, self.shift
+        )
 
 
 @dataclass(frozen=True)
@@ -80,7 +92,7 @@ class Paired:
 
     y: Moments
     x: Moments
-    total_xy: float
+    total_xy: float  # Σ(x − x.shift)(y − y.shift)
 
     @property
     def cov(self) -> float:
@@ -182,7 +194,9 @@ def mean_arm(m: Moments, *, proportion: bool = False) -> ArmStats:
         >>> mean_arm(Moments(3, 6.0, 14.0)).var
         1.0
     """
-    return arm_from_sums(m.n, m.total, m.total_sq, proportion=proportion)
+    mean = m.mean
+    var = mean * (1 - mean) if proportion else m.var
+    return ArmStats(m.n, mean, var, mean, var)
 
 
 def ratio_arm(s: Paired) -> ArmStats:
