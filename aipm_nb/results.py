@@ -21,6 +21,7 @@ import pandas as pd
 from aipm_nb.markup import html_text
 
 __all__ = [
+    "NULL_SEGMENT",
     "WARNING_CODES",
     "Result",
     "WarningCode",
@@ -29,6 +30,9 @@ __all__ = [
     "power_label",
     "warning",
 ]
+
+#: The group of rows whose segment value is null (A/B segments, cohort comparisons).
+NULL_SEGMENT = "(null)"
 
 #: Every warning code an analysis may emit (``warnings: [{"code", "message"}]``, DESIGN §5).
 WarningCode = Literal[

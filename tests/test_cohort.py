@@ -201,7 +201,9 @@ def test_active_users_and_lifecycle_by_hand():
     assert au.weekly.wau.tolist() == [2, 2, 1, 2]
     assert daily.set_index("day").dau.to_dict()[pd.Timestamp("2024-01-01")] == 2
     assert monthly.mau.tolist() == [3]
-    assert monthly.avg_dau[0] == pytest.approx(daily.dau.sum() / 31)
+    # data from Jan 1 to Jan 24: January's average DAU is over the 24 days it covers
+    assert monthly.avg_dau[0] == pytest.approx(daily.dau.sum() / 24)
+    assert not monthly.complete[0]
     life = cohort.lifecycle(ev).to_pandas()
     # week1: 1 and 2 new; week2: 1 returning, 3 new, 2 dormant; week3: 2 resurrecting,
     # 1 and 3 dormant; week4: 1 resurrecting, 2 returning

@@ -75,6 +75,35 @@ def test_null_first_segment_is_its_own_group():
     assert comp.results["(null)"].users == 1
 
 
+def test_lifecycle_with_an_activation_filter():
+    """Activity before sign-up was "resurrecting" and never-activated users "dormant"."""
+    ev = cohort.prepare_events(
+        _events([(1, "2024-01-01", "browse"), (1, "2024-01-08", "signup"),
+                 (1, "2024-01-15", "browse"), (2, "2024-01-01", "browse"),
+                 (2, "2024-01-22", "browse")]),
+        activation_events=["signup"], **OPTS,
+    )  # fmt: skip
+    life = cohort.lifecycle(ev).table
+    # user 1: new in week 2, returning in week 3, dormant in week 4; user 2 never signs up
+    assert life.to_dict("index") == {
+        pd.Timestamp("2024-01-08"): {"new": 1, "returning": 0, "resurrecting": 0, "dormant": 0},
+        pd.Timestamp("2024-01-15"): {"new": 0, "returning": 1, "resurrecting": 0, "dormant": 0},
+        pd.Timestamp("2024-01-22"): {"new": 0, "returning": 0, "resurrecting": 0, "dormant": -1},
+    }
+
+
+def test_partly_covered_month_is_not_complete_and_not_deflated():
+    """Data from Jan 25: January was "complete" with stickiness 0.23 instead of 1.0."""
+    days = pd.date_range("2024-01-25", "2024-02-29", freq="D")
+    ev = cohort.prepare_events(
+        _events([(u, d, "open") for d in days for u in (1, 2, 3)]), **OPTS
+    )
+    monthly = cohort.active_users(ev).monthly.set_index("month")
+    jan, feb = monthly.loc["2024-01-01"], monthly.loc["2024-02-01"]
+    assert jan.stickiness == pytest.approx(1.0) and not jan.complete
+    assert feb.stickiness == pytest.approx(1.0) and feb.complete
+
+
 # --- A/B -----------------------------------------------------------------------------------
 
 
@@ -83,6 +112,16 @@ def _exp(n=400, seed=0):
     return pd.DataFrame({"user_id": np.arange(n), "variant": np.tile([0, 1], n // 2),
                          "y": rng.normal(10, 1, n), "num": rng.poisson(3, n) + 0.0,
                          "den": rng.poisson(10, n) + 1.0})  # fmt: skip
+
+
+def test_null_segment_values_are_their_own_segment():
+    df = _exp().assign(platform=lambda d: np.where(d.user_id % 3 == 0, None, "web"))
+    res = analyze_experiment(df, MEAN, control=0, segment_cols=["platform"])
+    seg = {r.segment_value: r for r in res.segments}
+    assert set(seg) == {"(null)", "web"}
+    n_null = int(df.platform.isna().sum())
+    assert seg["(null)"].control_n + seg["(null)"].variant_n == n_null  # no unit left out
+    assert seg["web"].control_n + seg["web"].variant_n == len(df) - n_null
 
 
 def test_integer_control_is_accepted():

@@ -86,24 +86,37 @@ def active_users(events: Events) -> ActiveUsers:
     daily = _distinct_users(t, "day", t["__ts"].date(), "dau")
     weekly = _distinct_users(t, "week", t["__ts"].truncate("W").date(), "wau")
     monthly = _distinct_users(t, "month", t["__ts"].truncate("M").date(), "mau")
-    days_in = daily.assign(month=daily.day.dt.to_period("M").dt.start_time)
-    avg = days_in.groupby("month").dau.sum() / monthly.set_index("month").index.days_in_month
-    monthly["avg_dau"] = monthly.month.map(avg).astype(float)
-    monthly["stickiness"] = monthly.avg_dau / monthly.mau
+    # a month counts only the days the data covers: from the first active day to the end of
+    # the last event's day; a month the data does not fully cover is not complete
+    first = daily.day.min()
     end = events.last_event.normalize() + pd.Timedelta(days=1)
-    monthly["complete"] = (monthly.month + pd.offsets.MonthBegin(1)) <= end
+    month_end = monthly.month + pd.offsets.MonthBegin(1)
+    covered = (month_end.clip(upper=end) - monthly.month.clip(lower=first)).dt.days
+    dau_sum = daily.groupby(daily.day.dt.to_period("M").dt.start_time).dau.sum()
+    monthly["avg_dau"] = (monthly.month.map(dau_sum) / covered.where(covered > 0)).astype(float)
+    monthly["stickiness"] = monthly.avg_dau / monthly.mau
+    monthly["complete"] = (monthly.month >= first) & (month_end <= end)
     return ActiveUsers(daily, weekly, monthly)
 
 
 def lifecycle(events: Events) -> Lifecycle:
     """PostHog lifecycle per period: new, returning, resurrecting and dormant users.
 
-    new: first period ever (the cohort period); returning: active now and in the previous
+    new: the cohort period (first activation event); returning: active now and in the previous
     period; resurrecting: active now, not in the previous period, not new; dormant: active in
-    the previous period and not now (shown negative).
+    the previous period and not now (shown negative). Only activated users count, from their
+    cohort period on.
     """
     coh = cohort_index(events)
-    act = active_periods(events)
+    # only activated users, from their cohort period on (activity before sign-up is not
+    # "resurrecting"; never-activated users are never "dormant"); the cohort period is active
+    act = (
+        active_periods(events)
+        .join(coh, "__user")
+        .filter(ibis._["__p"] >= ibis._["__c"])
+        .select("__user", "__p")
+        .union(coh.select("__user", __p=coh["__c"]), distinct=True)
+    )
     prev = act.select(__user=act["__user"], __p=act["__p"] + 1, __was=ibis.literal(1))
     cur = act.join(coh, "__user").left_join(prev, ["__user", "__p"])
     status = ibis.cases(
@@ -113,7 +126,7 @@ def lifecycle(events: Events) -> Lifecycle:
     )
     counts = cur.mutate(status=status).group_by(["__p", "status"]).aggregate(n=ibis._.count())
     nxt = act.select(__user=act["__user"], __p=act["__p"] - 1)
-    last_p = int(act["__p"].max().to_pandas())
+    last_p = int(events.table["__p"].max().to_pandas())  # the last period of the data
     dormant = (
         act.anti_join(nxt, ["__user", "__p"])
         .filter(ibis._["__p"] < last_p)

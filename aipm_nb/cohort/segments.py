@@ -14,14 +14,10 @@ from aipm_nb import config
 from aipm_nb.cohort.events import Events, cohort_index, prepare_events
 from aipm_nb.cohort.retention import CohortResult, analyze_cohorts
 from aipm_nb.errors import ParameterError, SchemaError
-from aipm_nb.results import Result, jsonable
+from aipm_nb.results import NULL_SEGMENT, Result, jsonable
 from aipm_nb.stats.proportions import chi_square_across_groups, two_proportion_diff
 
 __all__ = ["RetentionComparison", "compare_retention"]
-
-
-#: Segment label of users whose segment value at their first event is null.
-NULL_SEGMENT = "(null)"
 
 
 @dataclass(frozen=True)

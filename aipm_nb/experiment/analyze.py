@@ -22,7 +22,7 @@ from aipm_nb.experiment.aggregate import ArmSums, MetricSums, _check_units, engi
 from aipm_nb.experiment.decision import decide
 from aipm_nb.experiment.results import ExperimentResult, MetricResult, PowerResult
 from aipm_nb.experiment.spec import Metric, parse_metrics, primary_metric
-from aipm_nb.results import warning
+from aipm_nb.results import NULL_SEGMENT, warning
 from aipm_nb.sources import open_source
 from aipm_nb.validation import check_scalar
 
@@ -386,8 +386,8 @@ def _segment(
     by_value: dict[str, dict[str, ArmSums]] = {}
     by_segment = engine_sums(t, variant_col, mets, by=[segment_col], shifts=plan.shifts)
     for (v, value), a in by_segment.items():
-        if v is not None:
-            by_value.setdefault(str(value), {})[str(v)] = a
+        if v is not None:  # a null segment value is its own group, as in cohorts
+            by_value.setdefault(NULL_SEGMENT if value is None else str(value), {})[str(v)] = a
     res: list[MetricResult] = []
     for value in sorted(by_value):
         res += _compare(mets, by_value[value], plan, strict=False, segment=(segment_col, value))
