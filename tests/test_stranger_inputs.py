@@ -95,9 +95,7 @@ def test_lifecycle_with_an_activation_filter():
 def test_partly_covered_month_is_not_complete_and_not_deflated():
     """Data from Jan 25: January was "complete" with stickiness 0.23 instead of 1.0."""
     days = pd.date_range("2024-01-25", "2024-02-29", freq="D")
-    ev = cohort.prepare_events(
-        _events([(u, d, "open") for d in days for u in (1, 2, 3)]), **OPTS
-    )
+    ev = cohort.prepare_events(_events([(u, d, "open") for d in days for u in (1, 2, 3)]), **OPTS)
     monthly = cohort.active_users(ev).monthly.set_index("month")
     jan, feb = monthly.loc["2024-01-01"], monthly.loc["2024-02-01"]
     assert jan.stickiness == pytest.approx(1.0) and not jan.complete
