@@ -18,6 +18,9 @@ ALPHA = 0.05
 SRM_ALPHA = 0.001
 #: Multiple-testing correction applied over (metric x variant): "holm" or "bh".
 CORRECTION = "holm"
+#: Below this many units in an arm the delta-method relative CI is liberal (A/A false-positive
+#: rate ≈ 11% at 20 per arm): the verdict then uses the Welch test of the absolute effect.
+MIN_UNITS_PER_ARM = 200
 #: Target power for the minimum detectable effect and sample-size planning.
 POWER = 0.8
 

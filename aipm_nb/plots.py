@@ -32,6 +32,12 @@ __all__ = [
 GOOD, BAD, NEUTRAL = "#1a7f37", "#cf222e", "#57606a"
 
 
+def _no_labels(ax: Any) -> Any:
+    ax.text(0.5, 0.5, "no labelled rows yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+    return ax
+
+
 def _ax(ax: Any, size: tuple[float, float]) -> Any:
     if ax is None:
         _, ax = plt.subplots(figsize=size, layout="constrained")
@@ -248,6 +254,10 @@ def roc_pr_curves(result: Any, *, axes: Any = None) -> Any:
     """ROC and precision-recall curves from the counts per distinct score."""
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    if result.curves.empty:
+        for ax in axes:
+            _no_labels(ax)
+        return axes
     c = result.curves.sort_values("score", ascending=False)
     tp, fp = c.pos.cumsum().to_numpy(), c.neg.cumsum().to_numpy()
     n_pos, n_neg = max(tp[-1], 1), max(fp[-1], 1)
@@ -275,6 +285,8 @@ def reliability_diagram(result: Any, *, ax: Any = None) -> Any:
     """Mean score against positive rate per calibration bin; marker area ~ bin size."""
     ax = _ax(ax, (5, 4.5))
     cal = result.calibration[result.calibration["count"] > 0]
+    if cal.empty:
+        return _no_labels(ax)
     ax.plot([0, 1], [0, 1], color=NEUTRAL, lw=0.8, ls="--", label="perfect calibration")
     ax.plot(
         cal.mean_score,

@@ -39,6 +39,7 @@ WarningCode = Literal[
     "null_ids",
     "null_variant",
     "missing_values",
+    "small_sample",
     "future_events",
     "small_cohorts",
     "constant_score",

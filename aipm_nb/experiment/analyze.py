@@ -20,13 +20,13 @@ from aipm_nb import stats as st
 from aipm_nb.errors import DataError, ParameterError
 from aipm_nb.experiment.aggregate import ArmSums, MetricSums, _check_units, engine_sums
 from aipm_nb.experiment.decision import decide
-from aipm_nb.experiment.results import ExperimentResult, MetricResult, PowerResult
+from aipm_nb.experiment.results import Decision, ExperimentResult, MetricResult, PowerResult
 from aipm_nb.experiment.spec import Metric, parse_metrics, primary_metric
 from aipm_nb.results import NULL_SEGMENT, warning
 from aipm_nb.sources import open_source
 from aipm_nb.validation import check_scalar
 
-__all__ = ["analyze_experiment"]
+__all__ = ["analyze_experiment", "evaluate_arms"]
 
 CORRECTIONS = ("holm", "bh", "none")
 
@@ -41,6 +41,8 @@ class _Plan:
     power: float
     label: str
     shifts: Mapping[str, float] = field(default_factory=dict)  # of engine_sums
+    correction: str = "holm"
+    min_units: int = 200  # below this per arm the verdict uses the absolute (Welch) test
 
 
 def _check_arm(metric: Metric, s: MetricSums, label: str, variant: str) -> None:
@@ -132,7 +134,8 @@ def _compare(
                 if strict:
                     raise
                 continue
-            out.append(_metric_result(m, v, c, t, e, mde, segment))
+            small = min(c.n, t.n) < plan.min_units
+            out.append(_metric_result(m, v, c, t, e, mde, segment, small))
     return out
 
 
@@ -144,6 +147,7 @@ def _metric_result(
     e: st.Effect,
     mde: float,
     segment: tuple[str, str] | None,
+    small_sample: bool = False,
 ) -> MetricResult:
     shared = {k: v for k, v in e._asdict().items() if k in MetricResult.__dataclass_fields__}
     return MetricResult(
@@ -163,17 +167,45 @@ def _metric_result(
         mde=mde,
         segment=segment[0] if segment else None,
         segment_value=segment[1] if segment else None,
+        small_sample=small_sample,
     )
 
 
 def _apply_correction(results: list[MetricResult], method: str, alpha: float) -> list[MetricResult]:
-    """Adjust p-values over the non-guardrail (metric x variant) family; guardrails keep theirs."""
+    """Adjust p-values over the non-guardrail (metric x variant) family; guardrails keep theirs.
+
+    The p-value of a comparison is its relative effect's, or with fewer than ``min_units_per_arm``
+    units in an arm the Welch test of the absolute effect (the delta-method relative test is
+    liberal there: DESIGN section 4).
+    """
+    results = [
+        r if not r.small_sample else replace(r, p_value_adjusted=r.abs_p_value) for r in results
+    ]
     family = [i for i, r in enumerate(results) if not r.guardrail]
-    adj = st.adjust_pvalues([results[i].p_value for i in family], method)
+    adj = st.adjust_pvalues([results[i].verdict_p_value for i in family], method)
     out = list(results)
     for j, i in enumerate(family):
         out[i] = replace(out[i], p_value_adjusted=float(adj[j]))
     return [replace(r, significant=bool(r.p_value_adjusted < alpha)) for r in out]
+
+
+def evaluate_arms(
+    arms: Mapping[str, ArmSums],
+    metrics: Sequence[Metric],
+    plan: _Plan,
+    *,
+    expected_shares: Mapping[str, float] | None = None,
+    target_effect: float = 0.05,
+    days: float | None = None,
+) -> tuple[list[MetricResult], st.SRMResult, list[PowerResult], Decision]:
+    """Everything after the engine: effects, correction, SRM, power and the decision, from the
+    arms' sums (control first). The A/A simulations call this with sums made in numpy.
+    """
+    counts = {v: a.units for v, a in arms.items()}
+    srm = st.srm_test(counts, dict(expected_shares) if expected_shares else None)
+    results = _apply_correction(_compare(metrics, arms, plan), plan.correction, plan.alpha)
+    pw = _power(results, primary_metric(metrics), target_effect, plan, days)
+    return results, srm, pw, decide(results, srm, pw, metrics, alpha=plan.alpha)
 
 
 def analyze_experiment(
@@ -192,6 +224,7 @@ def analyze_experiment(
     power: float | None = None,
     table: str | None = None,
     check_units: bool = True,
+    min_units_per_arm: int | None = None,
 ) -> ExperimentResult:
     """Evaluate an A/B(/n) test: effects, SRM, multiple testing, power and a decision.
 
@@ -215,6 +248,10 @@ def analyze_experiment(
         check_units: Check that every unit has one row and one variant (an exact distinct
             count: about a third of the run time on 10M units). Turn off only for tables
             whose uniqueness the warehouse already guarantees.
+        min_units_per_arm: Below this many units in an arm (default
+            `config.MIN_UNITS_PER_ARM`, 200) the relative CI is flagged approximate and
+            significance comes from the Welch test of the absolute effect, which holds its
+            false-positive rate at small n (README, "Small samples").
 
     Returns:
         An `ExperimentResult`.
@@ -242,6 +279,12 @@ def analyze_experiment(
         gt=0,
         hint="a relative effect such as 0.05 for 5%",
     )
+    min_units_per_arm = check_scalar(
+        config.MIN_UNITS_PER_ARM if min_units_per_arm is None else min_units_per_arm,
+        "min_units_per_arm",
+        typ=int,
+        ge=2,
+    )
     mets = parse_metrics(metrics)
     t, label = _open_experiment(source, table, mets, unit_col, variant_col, time_col, segment_cols)
     shares = {str(k): v for k, v in expected_shares.items()} if expected_shares else None
@@ -262,33 +305,53 @@ def analyze_experiment(
     arms, more = _arms(sums, mets, label, variant_col, str(control), shares)
     warnings += more
     variants = tuple(a for a in arms if a != str(control))
-    plan = _Plan(str(control), variants, float(alpha), float(power), label, shifts)
-    counts = {v: a.units for v, a in arms.items()}
-    srm = st.srm_test(counts, shares, alpha=config.SRM_ALPHA)
-    results = _apply_correction(_compare(mets, arms, plan), correction, plan.alpha)
-    segments = [
-        r for s in segment_cols for r in _segment(t, mets, variant_col, s, plan, correction)
-    ]
+    plan = _Plan(
+        str(control),
+        variants,
+        float(alpha),
+        float(power),
+        label,
+        shifts,
+        str(correction),
+        int(min_units_per_arm),
+    )
     cumulative, days = (None, None)
     if time_col:
         cumulative, days = _cumulative(t, primary_metric(mets), variant_col, time_col, plan)
-    pw = _power(results, primary_metric(mets), target_effect, plan, days)
+    results, srm, pw, decision = evaluate_arms(
+        arms, mets, plan, expected_shares=shares, target_effect=target_effect, days=days
+    )
+    warnings += _small_sample_warnings(results, plan)
+    segments = [r for s in segment_cols for r in _segment(t, mets, variant_col, s, plan)]
     return ExperimentResult(
         control=plan.control,
         variants=plan.variants,
         srm=srm,
         metrics=tuple(results),
-        decision=decide(results, srm, pw, mets, alpha=plan.alpha),
+        decision=decision,
         power=tuple(pw),
         alpha=plan.alpha,
         correction=str(correction),
-        rows=int(sum(counts.values())),
+        rows=int(sum(a.units for a in arms.values())),
         warnings=tuple(warnings),
         segments=tuple(segments),
         cumulative=cumulative,
         primary_metric=primary_metric(mets).name,
         target_power=plan.power,
     )
+
+
+def _small_sample_warnings(results: Sequence[MetricResult], plan: _Plan) -> list[dict[str, str]]:
+    small = sorted({r.variant for r in results if r.small_sample})
+    if not small:
+        return []
+    arms = ", ".join(map(repr, small))
+    msg = (
+        f"fewer than {plan.min_units} units in {plan.control!r} or {arms}: the relative CIs "
+        "are approximate, and significance comes from the Welch test of the absolute effect "
+        "(min_units_per_arm= sets the limit)"
+    )
+    return [warning("small_sample", msg)]
 
 
 def _open_experiment(
@@ -375,12 +438,7 @@ def _arms(
 
 
 def _segment(
-    t: ir.Table,
-    mets: Sequence[Metric],
-    variant_col: str,
-    segment_col: str,
-    plan: _Plan,
-    correction: str,
+    t: ir.Table, mets: Sequence[Metric], variant_col: str, segment_col: str, plan: _Plan
 ) -> list[MetricResult]:
     """Every metric within each value of one segment column (correction within the table)."""
     by_value: dict[str, dict[str, ArmSums]] = {}
@@ -391,7 +449,7 @@ def _segment(
     res: list[MetricResult] = []
     for value in sorted(by_value):
         res += _compare(mets, by_value[value], plan, strict=False, segment=(segment_col, value))
-    return _apply_correction(res, correction, plan.alpha)
+    return _apply_correction(res, plan.correction, plan.alpha)
 
 
 def _power(

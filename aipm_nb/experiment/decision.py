@@ -43,8 +43,8 @@ def decide(
         for r in harmed:
             kind = "guardrail" if r.guardrail else "metric"
             reasons.append(
-                f"{r.variant} harms {kind} {r.metric}: {r.rel_effect:+.2%} "
-                f"({ci} {r.rel_ci_lower:+.2%} to {r.rel_ci_upper:+.2%}, p = {r.p_value:.3g})."
+                f"{r.variant} harms {kind} {r.metric}: {r.rel_effect:+.2%} ({ci} "
+                f"{r.rel_ci_lower:+.2%} to {r.rel_ci_upper:+.2%}, p = {r.verdict_p_value:.3g})."
             )
         return Decision("do_not_ship", tuple(reasons), harmed[0].variant)
     prim = primary_metric(metrics)

@@ -47,6 +47,14 @@ class MetricResult(Result):
     mde: float = math.nan
     segment: str | None = None
     segment_value: str | None = None
+    small_sample: bool = False  # an arm below min_units_per_arm: the verdict uses abs_p_value
+
+    @property
+    def verdict_p_value(self) -> float:
+        """The p-value significance rests on: the relative effect's, or the absolute effect's
+        Welch test when an arm is small (``small_sample``).
+        """
+        return self.abs_p_value if self.small_sample else self.p_value
 
     @property
     def improved(self) -> bool:

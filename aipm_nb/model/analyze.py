@@ -94,7 +94,7 @@ def analyze_model(
     source: Any,
     *,
     score_col: str = "score",
-    label_col: str = "label",
+    label_col: str | None = "label",
     time_col: str = "event_time",
     segment_cols: Sequence[str] = (),
     feature_cols: Sequence[str] = (),
@@ -112,7 +112,8 @@ def analyze_model(
     Args:
         source: Predictions, one row per prediction (anything `aipm_nb.sources` opens).
         score_col: Predicted probability in [0, 1].
-        label_col: Observed 0/1 outcome; null = not yet labelled.
+        label_col: Observed 0/1 outcome; null = not yet labelled. None: no label column yet
+            (drift and volume only).
         time_col: Prediction time.
         segment_cols: Columns to break metrics down by (worst first).
         feature_cols: Numeric columns checked for drift (the score always is).
@@ -132,6 +133,7 @@ def analyze_model(
     t, label = _open_predictions(
         source, table, score_col, label_col, time_col, segment_cols, feature_cols
     )
+    label_col = label_col or _NO_LABEL
     n, n_lab, (t0, t1), warnings = _check_predictions(t, label, score_col, label_col, time_col)
     ref_end = (
         t0 + (t1 - t0) / 2 if reference_end is None else comparable_timestamp(reference_end, t0)
@@ -177,19 +179,27 @@ def analyze_model(
     )
 
 
+#: The label column of a table without one (``label_col=None``): every row unlabelled.
+_NO_LABEL = "__no_label"
+
+
 def _open_predictions(
     source: Any,
     table: str | None,
     score_col: str,
-    label_col: str,
+    label_col: str | None,
     time_col: str,
     segment_cols: Sequence[str],
     feature_cols: Sequence[str],
 ) -> tuple[ir.Table, str]:
-    required = {score_col: "numeric", label_col: "any", time_col: "timestamp"}
+    required = {score_col: "numeric", time_col: "timestamp"}
+    if label_col:
+        required[label_col] = "any"
     required |= {c: "any" for c in segment_cols}
     required |= {c: "numeric" for c in feature_cols}
-    params = {score_col: "score_col", label_col: "label_col", time_col: "time_col"}
+    params = {score_col: "score_col", time_col: "time_col"}
+    if label_col:
+        params[label_col] = "label_col"
     params |= {c: "segment_cols" for c in segment_cols} | {c: "feature_cols" for c in feature_cols}
     # allow_empty: _check_predictions counts the rows
     src = open_source(
@@ -200,6 +210,8 @@ def _open_predictions(
         allow_empty=True,
         parameters=params,
     )
+    if not label_col:
+        return src.table.mutate(**{_NO_LABEL: ibis.null("float64")}), src.label
     return numeric_label(src.table, label_col, src.label), src.label
 
 
@@ -249,13 +261,12 @@ def _check_predictions(
         )
     warnings = []
     if n_lab == 0:
-        warnings.append(
-            warning(
-                "no_labels",
-                f"all {n:,} rows have a null {label_col!r}: label "
-                "metrics are empty; drift and volume are still computed",
-            )
+        which = "no label column" if label_col == _NO_LABEL else f"a null {label_col!r}"
+        msg = (
+            f"all {n:,} rows have {which}: label metrics are empty; drift and volume are "
+            "still computed"
         )
+        warnings.append(warning("no_labels", msg))
     if n > 1 and chk.smin == chk.smax:
         warnings.append(
             warning(

@@ -1,0 +1,128 @@
+"""Each template runs on a stranger's table given only its required parameters (issue 11): CSVs
+written as a user would export them (own column names, text timestamps, none of the sample's
+optional columns). Skipped sections name the parameter that turns them on; an optional column
+the user names explicitly and that is missing is still a `SchemaError`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import papermill as pm
+import pytest
+import yaml
+from conftest import ROOT
+
+from aipm_nb.cli import main
+
+pytestmark = pytest.mark.slow
+NB = ROOT / "notebooks"
+
+
+def _experiment_csv(path):
+    rng = np.random.default_rng(21)
+    n = 3000
+    pd.DataFrame(
+        {
+            "account": [f"acct-{i:05d}" for i in range(n)],
+            "arm": rng.choice(["old", "new"], n),
+            "paid": rng.binomial(1, 0.12, n),
+            "spend": np.round(rng.lognormal(2, 1.2, n), 2),
+        }
+    ).to_csv(path, index=False)
+    return {
+        "source": str(path),
+        "unit_col": "account",
+        "variant_col": "arm",
+        "control": "old",
+        "metrics": [
+            {"name": "paid", "type": "proportion", "column": "paid"},
+            {"name": "spend", "type": "mean", "column": "spend"},
+        ],
+    }
+
+
+def _events_csv(path):
+    rng = np.random.default_rng(22)
+    users = np.repeat(np.arange(400), 6)
+    start = pd.Timestamp("2024-03-01") + pd.to_timedelta(rng.integers(0, 40, 400), unit="D")
+    when = start[users] + pd.to_timedelta(rng.exponential(20, len(users)), unit="D")
+    pd.DataFrame({"uid": users, "ts": when.strftime("%Y-%m-%d %H:%M:%S")}).to_csv(
+        path, index=False
+    )
+    return {"source": str(path), "user_col": "uid", "time_col": "ts", "as_of": "2024-06-01"}
+
+
+def _predictions_csv(path):
+    rng = np.random.default_rng(23)
+    n = 2000
+    pd.DataFrame(
+        {
+            "p": rng.beta(2, 5, n),
+            "scored_at": pd.date_range("2024-01-01", periods=n, freq="37min").astype(str),
+        }
+    ).to_csv(path, index=False)
+    return {"source": str(path), "score_col": "p", "time_col": "scored_at"}
+
+
+TEMPLATES = {
+    "ab_test_evaluation": (_experiment_csv, ["`time_col=`", "`segment_cols=`"]),
+    "cohort_analysis": (_events_csv, ["`segment_col=`", "`adoption_event=`", "`revenue_col=`"]),
+    "model_performance": (_predictions_csv, ["`label_col=`"]),
+}
+
+
+def _shown(nb_path) -> str:
+    nb = json.loads(nb_path.read_text())
+    out = []
+    for cell in nb["cells"]:
+        for o in cell.get("outputs", []):
+            out += ["".join(v) for k, v in o.get("data", {}).items() if k.startswith("text/")]
+            out.append("".join(o.get("text", "")))
+    return "\n".join(out)
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES))
+def test_template_runs_with_only_required_parameters(tmp_path, template):
+    make, notes = TEMPLATES[template]
+    params = make(tmp_path / "mine.csv")
+    pm.execute_notebook(
+        str(NB / f"{template}.ipynb"), str(tmp_path / "out.ipynb"), kernel_name="python3",
+        parameters={**params, "summary_path": str(tmp_path / "s.json")}, progress_bar=False,
+        cwd=str(tmp_path),
+    )  # fmt: skip
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["data"]["rows"] > 0
+    shown = _shown(tmp_path / "out.ipynb")
+    for note in notes:  # each skipped section says which parameter turns it on
+        assert f"set {note} to turn on" in shown, note
+    if template == "model_performance":
+        assert any(w["code"] == "no_labels" for w in summary["warnings"])
+        assert "no label column" in shown
+
+
+def test_an_optional_column_named_explicitly_stays_an_error(tmp_path):
+    params = _experiment_csv(tmp_path / "mine.csv")
+    with pytest.raises(pm.PapermillExecutionError, match="SchemaError") as err:
+        pm.execute_notebook(
+            str(NB / "ab_test_evaluation.ipynb"), str(tmp_path / "out.ipynb"),
+            kernel_name="python3", parameters={**params, "time_col": "exposed_at"},
+            progress_bar=False, cwd=str(tmp_path),
+        )  # fmt: skip
+    assert "exposed_at" in str(err.value) and "time_col" in str(err.value)
+
+
+def test_the_same_through_aipm_nb_run(tmp_path, capsys):
+    reports = []
+    for template, (make, _) in sorted(TEMPLATES.items()):
+        params = make(tmp_path / f"{template}.csv")
+        params["source"] = f"{template}.csv"  # relative to reports.yml
+        reports.append({"name": template, "notebook": f"template:{template}", "parameters": params})
+    cfg = tmp_path / "reports.yml"
+    cfg.write_text(yaml.safe_dump({"reports": reports}))
+    assert main(["validate", str(cfg)]) == 0, capsys.readouterr().err
+    code = main(["run", str(cfg), "--out", str(tmp_path / "out"), "--run-id", "r", "--no-progress"])
+    assert code == 0, capsys.readouterr()
+    for template in TEMPLATES:
+        assert (tmp_path / "out" / "r" / f"{template}.json").is_file()
