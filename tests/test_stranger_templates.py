@@ -48,9 +48,7 @@ def _events_csv(path):
     users = np.repeat(np.arange(400), 6)
     start = pd.Timestamp("2024-03-01") + pd.to_timedelta(rng.integers(0, 40, 400), unit="D")
     when = start[users] + pd.to_timedelta(rng.exponential(20, len(users)), unit="D")
-    pd.DataFrame({"uid": users, "ts": when.strftime("%Y-%m-%d %H:%M:%S")}).to_csv(
-        path, index=False
-    )
+    pd.DataFrame({"uid": users, "ts": when.strftime("%Y-%m-%d %H:%M:%S")}).to_csv(path, index=False)
     return {"source": str(path), "user_col": "uid", "time_col": "ts", "as_of": "2024-06-01"}
 
 
