@@ -62,6 +62,10 @@ class DataError(AipmNbError, ValueError):
         self.examples = list(examples or [])
 
 
+class EmptyTableError(DataError):
+    """The table (after the analysis' filters) has no rows: ``<table> has no rows; …``."""
+
+
 class ParameterError(AipmNbError, ValueError):
     """An argument or notebook parameter has a value that is not allowed."""
 

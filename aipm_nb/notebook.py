@@ -58,6 +58,16 @@ class OptionalColumns(Result):
     values: dict[str, Any]
     skipped: dict[str, str] = field(default_factory=dict)
 
+    def columns(self) -> dict[str, str]:
+        """Column -> parameter of every optional column in use (for ``extra_columns``)."""
+        out = {}
+        for name, value in self.values.items():
+            if name == "adoption_event" or not value:
+                continue
+            for col in value if isinstance(value, list) else [value]:
+                out[col] = name
+        return out
+
     def note(self, parameter: str) -> str:
         """Markdown saying why a section is off and which parameter turns it on ('' if on)."""
         if parameter in self.skipped:

@@ -19,10 +19,12 @@ Only metadata and aggregates are read here; rows stay in the engine.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import glob as globmod
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -36,6 +38,7 @@ from aipm_nb import resources
 from aipm_nb.errors import (
     AipmNbError,
     DataError,
+    EmptyTableError,
     ParameterError,
     SchemaError,
     SourceError,
@@ -45,6 +48,7 @@ from aipm_nb.reports.redaction import Scrubber, encode_password, redact
 
 __all__ = [
     "Source",
+    "schema_only",
     "check_columns",
     "describe_source",
     "load_table",
@@ -160,8 +164,26 @@ def open_source(
         except Exception as exc:  # the engine only fails here for unreadable data
             raise SourceError(f"could not read {label}: {_first_line(exc)}") from exc
         if n == 0:
-            raise DataError(f"{label} has no rows; expected at least one")
+            raise EmptyTableError(f"{label} has no rows; expected at least one", table=label)
+    if _SCHEMA_ONLY.get():
+        t = t.limit(0)
     return Source(t, label)
+
+
+_SCHEMA_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("schema_only", default=False)
+
+
+@contextlib.contextmanager
+def schema_only() -> Iterator[None]:
+    """Within this block every source opens with its real columns, types and text-timestamp
+    checks but no rows, so an analysis runs all its parameter and column checks and then stops
+    at its first "has no rows" (`EmptyTableError`). ``aipm-nb validate`` runs the analyses so.
+    """
+    token = _SCHEMA_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _SCHEMA_ONLY.reset(token)
 
 
 def _engine_frame(df: pd.DataFrame) -> pd.DataFrame:

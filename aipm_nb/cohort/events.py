@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -13,7 +13,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from aipm_nb.errors import DataError, ParameterError
+from aipm_nb.errors import DataError, EmptyTableError, ParameterError
 from aipm_nb.results import warning
 from aipm_nb.sources import open_source
 from aipm_nb.validation import check_scalar
@@ -110,7 +110,7 @@ def prepare_events(
     period: str = "week",
     timezone: str = "UTC",
     table: str | None = None,
-    extra_columns: Sequence[str] = (),
+    extra_columns: Sequence[str] | Mapping[str, str] = (),
 ) -> Events:
     """Open and check an events source; add local time and the period index (in the engine).
 
@@ -124,7 +124,9 @@ def prepare_events(
         period: ``"day"``, ``"week"`` (ISO, from Monday) or ``"month"``.
         timezone: IANA time zone of periods (DuckDB and PostgreSQL engines).
         table: Table name in a database source.
-        extra_columns: Other columns to keep (segments, revenue).
+        extra_columns: Other columns the analysis needs (segments, revenue), checked up
+            front; a mapping names the parameter that sets each (``{"plan": "segment_col"}``),
+            so a missing one says which parameter to change.
     """
     check_scalar(period, "period", one_of=PERIODS)
     act, ret = _as_tuple(activation_events), _as_tuple(return_events)
@@ -135,6 +137,8 @@ def prepare_events(
         required[c] = "any"
     # emptiness is checked below with the same query that finds the last event
     params = {user_col: "user_col", time_col: "time_col", event_col: "event_col"}
+    if isinstance(extra_columns, Mapping):
+        params |= dict(extra_columns)
     src = open_source(
         source, table=table, required=required, name="events", allow_empty=True, parameters=params
     )
@@ -158,7 +162,7 @@ def prepare_events(
         .iloc[0]
     )
     if int(stats.rows) == 0:
-        raise DataError(f"{src.label} has no rows; expected at least one", table=src.label)
+        raise EmptyTableError(f"{src.label} has no rows; expected at least one", table=src.label)
     if int(stats.timed) == 0:
         raise DataError(
             f"{src.label} has no rows with a {time_col!r} value; set time_col= to "

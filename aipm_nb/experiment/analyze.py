@@ -17,7 +17,7 @@ import pandas as pd
 
 from aipm_nb import config
 from aipm_nb import stats as st
-from aipm_nb.errors import DataError, ParameterError
+from aipm_nb.errors import DataError, EmptyTableError, ParameterError
 from aipm_nb.experiment.aggregate import ArmSums, MetricSums, _check_units, engine_sums
 from aipm_nb.experiment.decision import decide
 from aipm_nb.experiment.results import Decision, ExperimentResult, MetricResult, PowerResult
@@ -394,7 +394,7 @@ def _arms(
 ) -> tuple[dict[str, ArmSums], list[dict[str, str]]]:
     """The arms (control first, then variants by name), checked, with their warnings."""
     if not sums:
-        raise DataError(f"{label} has no rows; expected at least one", table=label)
+        raise EmptyTableError(f"{label} has no rows; expected at least one", table=label)
     warnings = []
     n_null = sum(a.units for k, a in sums.items() if k[0] is None)
     if n_null:

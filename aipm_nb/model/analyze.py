@@ -12,7 +12,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from aipm_nb import config
-from aipm_nb.errors import DataError, ParameterError
+from aipm_nb.errors import DataError, EmptyTableError, ParameterError
 from aipm_nb.model.drift import drift_by_window, feature_drift
 from aipm_nb.model.engine import (
     comparable_timestamp,
@@ -238,7 +238,7 @@ def _check_predictions(
     )
     n, n_lab = int(chk.n), int(chk.n_lab)
     if n == 0:
-        raise DataError(f"{label} has no rows; expected at least one", table=label)
+        raise EmptyTableError(f"{label} has no rows; expected at least one", table=label)
     if int(chk.bad_score):
         raise DataError(
             f"{label}: column {score_col!r} has {int(chk.bad_score)} values outside [0, 1] or "

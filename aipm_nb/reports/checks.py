@@ -1,36 +1,135 @@
-"""``aipm-nb validate``: what a report run would check, run on the real sources up front."""
+"""``aipm-nb validate``: what a report run would check, run on the real sources up front.
+
+For a shipped template the analysis itself runs, with the template's defaults overlaid by the
+report's parameters, inside `aipm_nb.sources.schema_only`: every source opens with its real
+columns and types but no rows, so every parameter, column and type check of the run happens,
+with the run's own message, and the analysis stops at its first "has no rows"
+(`EmptyTableError`), which here means "passed". Checks that need the data's values (a control
+that is not a variant, duplicate units) are left to the run. For any other notebook the source
+is opened.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import os
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
-from aipm_nb.reports.config import ReportSpec
+from aipm_nb.errors import AipmNbError, EmptyTableError
+from aipm_nb.reports.config import ReportSpec, inspect_parameters
 
 __all__ = ["check_report"]
 
 
-def check_report(spec: ReportSpec, base: Path) -> list[str]:
-    """Problems a run of ``spec`` would hit when it opens its source, one line each.
+@contextlib.contextmanager
+def _cwd(path: Path) -> Iterator[None]:
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
 
-    Today this opens the source (file, URL, ``env:``); the analyses' own column and value
-    checks are not run here yet (issue 11, item 2).
+
+def _kwargs(fn: Callable[..., Any], params: Mapping[str, Any], **fixed: Any) -> dict[str, Any]:
+    """The parameters ``fn`` accepts by name (the templates pass them on under the same names)."""
+    accepted = inspect.signature(fn).parameters
+    return {k: v for k, v in params.items() if k in accepted and k != "source"} | fixed
+
+
+def _ab_test(p: Mapping[str, Any]) -> None:
+    from aipm_nb.experiment import analyze_experiment
+    from aipm_nb.notebook import use_if_present
+
+    optional = use_if_present(
+        "ab_test",
+        p["source"],
+        table=p.get("table"),
+        time_col=p.get("time_col"),
+        segment_cols=p.get("segment_cols"),
+    )
+    kwargs = _kwargs(analyze_experiment, p, **optional.values)
+    kwargs.pop("metrics", None)
+    analyze_experiment(p["source"], p["metrics"], **kwargs)
+
+
+def _cohort(p: Mapping[str, Any]) -> None:
+    from aipm_nb.cohort import analyze_cohorts, prepare_events
+    from aipm_nb.notebook import use_if_present
+
+    optional = use_if_present(
+        "cohort",
+        p["source"],
+        table=p.get("table"),
+        event_col=p.get("event_col", "event_name"),
+        segment_col=p.get("segment_col"),
+        adoption_event=p.get("adoption_event"),
+        revenue_col=p.get("revenue_col"),
+    )
+    events = prepare_events(
+        p["source"], **_kwargs(prepare_events, p, extra_columns=optional.columns())
+    )
+    analyze_cohorts(None, **_kwargs(analyze_cohorts, p, events=events))
+
+
+def _model(p: Mapping[str, Any]) -> None:
+    from aipm_nb.model import analyze_model
+    from aipm_nb.notebook import use_if_present
+
+    optional = use_if_present(
+        "model_performance",
+        p["source"],
+        table=p.get("table"),
+        label_col=p.get("label_col"),
+        segment_cols=p.get("segment_cols"),
+        feature_cols=p.get("feature_cols"),
+    )
+    analyze_model(p["source"], **_kwargs(analyze_model, p, **optional.values))
+
+
+_RUNS: dict[str, Callable[[Mapping[str, Any]], None]] = {
+    "ab_test": _ab_test,
+    "cohort": _cohort,
+    "model_performance": _model,
+}
+
+
+def _kind(notebook: Path) -> str | None:
+    from aipm_nb.notebook import TEMPLATES
+
+    return next((k for k, stem in TEMPLATES.items() if notebook.stem == stem), None)
+
+
+def check_report(spec: ReportSpec, base: Path) -> list[str]:
+    """Problems a run of ``spec`` would hit in its analysis' checks, one line each (the run's
+    own message).
     """
     if "source" not in spec.parameters:
         return []
-    from aipm_nb.sources import open_source
+    from aipm_nb.sources import open_source, schema_only
 
-    cwd = os.getcwd()
+    kind = _kind(spec.notebook)
     try:
-        os.chdir(base)
-        open_source(
-            spec.parameters["source"],
-            table=spec.parameters.get("table"),
-            allow_empty=True,
-            name="source",
-        )
-    except Exception as exc:
+        with _cwd(base):
+            if kind is None:
+                open_source(
+                    spec.parameters["source"],
+                    table=spec.parameters.get("table"),
+                    allow_empty=True,
+                    name="source",
+                )
+                return []
+            declared = inspect_parameters(spec.notebook)
+            params = {k: v["default"] for k, v in declared.items()} | dict(spec.parameters)
+            with schema_only():
+                _RUNS[kind](params)
+    except EmptyTableError:
+        return []  # every check before the data passed
+    except AipmNbError as exc:
         return [f"{spec.name}: {exc}"]
-    finally:
-        os.chdir(cwd)
+    except Exception as exc:  # a check we did not expect to fail: say so, do not crash
+        return [f"{spec.name}: {type(exc).__name__}: {exc}"]
     return []
