@@ -92,8 +92,8 @@ def use_if_present(
     kind: str,
     source: Any,
     *,
-    table: str | None = None,
     event_col: str = "event_name",
+    table: str | None = None,
     **parameters: Any,
 ) -> OptionalColumns:
     """Switch off each optional parameter that is still at the template's default while its

@@ -7,205 +7,25 @@ and `ExperimentResult` carries the rest (its ``primary_metric`` is what every co
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 import ibis.expr.types as ir
 import pandas as pd
 
 from aipm_nb import config
-from aipm_nb import stats as st
 from aipm_nb.errors import DataError, EmptyTableError, ParameterError
-from aipm_nb.experiment.aggregate import ArmSums, MetricSums, _check_units, engine_sums
-from aipm_nb.experiment.decision import decide
-from aipm_nb.experiment.results import Decision, ExperimentResult, MetricResult, PowerResult
+from aipm_nb.experiment.aggregate import ArmSums, _check_units, engine_sums
+from aipm_nb.experiment.compare import Plan, apply_correction, compare_metrics, evaluate_arms
+from aipm_nb.experiment.results import ExperimentResult, MetricResult
 from aipm_nb.experiment.spec import Metric, parse_metrics, primary_metric
 from aipm_nb.results import NULL_SEGMENT, warning
 from aipm_nb.sources import open_source
 from aipm_nb.validation import check_scalar
 
-__all__ = ["analyze_experiment", "evaluate_arms"]
+__all__ = ["analyze_experiment"]
 
 CORRECTIONS = ("holm", "bh", "none")
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What one comparison needs besides the sums."""
-
-    control: str
-    variants: tuple[str, ...]
-    alpha: float
-    power: float
-    label: str
-    shifts: Mapping[str, float] = field(default_factory=dict)  # of engine_sums
-    correction: str = "holm"
-    min_units: int = 200  # below this per arm the verdict uses the absolute (Welch) test
-
-
-def _check_arm(metric: Metric, s: MetricSums, label: str, variant: str) -> None:
-    """The data checks that need an arm's sums."""
-    n = s.y.n
-    if n < 2:
-        raise DataError(
-            f"{label}: metric {metric.name!r} has {int(n)} usable values in variant "
-            f"{variant!r}; at least 2 are needed",
-            table=label,
-            column=metric.y,
-            count=int(n),
-        )
-    if metric.type == "ratio" and s.x is not None and s.x.total == 0:
-        raise DataError(
-            f"{label}: ratio metric {metric.name!r} has denominator column "
-            f"{metric.denominator!r} summing to 0 in variant {variant!r}; the ratio is undefined",
-            table=label,
-            column=metric.denominator,
-        )
-    if metric.type == "proportion":
-        binary = math.isclose(s.y.total, s.y.total_sq, rel_tol=1e-9, abs_tol=1e-9)
-        if s.lo < 0 or s.hi > 1 or not binary:
-            raise DataError(
-                f"{label}: proportion metric {metric.name!r} column {metric.column!r} has "
-                f"values other than 0 and 1 (range {s.lo:g} to {s.hi:g}); use type 'mean' instead",
-                table=label,
-                column=metric.column,
-            )
-
-
-def _arm_stats(metric: Metric, c: MetricSums, t: MetricSums) -> tuple[st.ArmStats, st.ArmStats]:
-    if metric.type == "ratio":
-        return st.ratio_arm(c.paired()), st.ratio_arm(t.paired())
-    prop = metric.type == "proportion"
-    if metric.covariate:
-        return st.cuped_arms(c.paired(), t.paired(), proportion=prop)
-    return st.mean_arm(c.y, proportion=prop), st.mean_arm(t.y, proportion=prop)
-
-
-def _comparison(
-    m: Metric, c: st.ArmStats, t: st.ArmStats, variant: str, plan: _Plan
-) -> tuple[st.Effect, float]:
-    """The effect of one metric in one variant, with the checks on both arms together."""
-    if c.raw_var == 0 and t.raw_var == 0:
-        raise DataError(
-            f"{plan.label}: metric {m.name!r} has zero variance in both {plan.control!r} and "
-            f"{variant!r} (every value is {c.raw_mean:g} / {t.raw_mean:g}); there is nothing "
-            "to test — check the column or drop the metric",
-            table=plan.label,
-            column=m.y,
-        )
-    if c.raw_mean == 0:
-        raise DataError(
-            f"{plan.label}: metric {m.name!r} has mean 0 in the control {plan.control!r}; the "
-            "relative effect is undefined",
-            table=plan.label,
-            column=m.y,
-        )
-    e = st.effect(c, t, alpha=plan.alpha, direction=m.direction)
-    return e, st.minimum_detectable_effect(e.rel_se, alpha=plan.alpha, power=plan.power)
-
-
-def _compare(
-    metrics: Sequence[Metric],
-    sums: Mapping[str, ArmSums],
-    plan: _Plan,
-    *,
-    strict: bool = True,
-    segment: tuple[str, str] | None = None,
-) -> list[MetricResult]:
-    """Every metric x variant against the control; a failing check raises when ``strict``,
-    else that comparison is left out (segments, days).
-    """
-    if plan.control not in sums:
-        return []
-    out = []
-    for i, m in enumerate(metrics):
-        for v in plan.variants:
-            if v not in sums:
-                continue
-            cs, ts = sums[plan.control].metrics[i], sums[v].metrics[i]
-            try:
-                _check_arm(m, cs, plan.label, plan.control)
-                _check_arm(m, ts, plan.label, v)
-                c, t = _arm_stats(m, cs, ts)
-                e, mde = _comparison(m, c, t, v, plan)
-            except DataError:
-                if strict:
-                    raise
-                continue
-            small = min(c.n, t.n) < plan.min_units
-            out.append(_metric_result(m, v, c, t, e, mde, segment, small))
-    return out
-
-
-def _metric_result(
-    m: Metric,
-    variant: str,
-    c: st.ArmStats,
-    t: st.ArmStats,
-    e: st.Effect,
-    mde: float,
-    segment: tuple[str, str] | None,
-    small_sample: bool = False,
-) -> MetricResult:
-    shared = {k: v for k, v in e._asdict().items() if k in MetricResult.__dataclass_fields__}
-    return MetricResult(
-        **shared,
-        metric=m.name,
-        type=m.type,
-        variant=variant,
-        control_n=int(c.n),
-        variant_n=int(t.n),
-        control_mean=c.raw_mean,
-        variant_mean=t.raw_mean,
-        p_value_adjusted=e.p_value,
-        cuped=bool(m.covariate),
-        guardrail=m.guardrail,
-        significant=False,
-        direction=m.direction,
-        mde=mde,
-        segment=segment[0] if segment else None,
-        segment_value=segment[1] if segment else None,
-        small_sample=small_sample,
-    )
-
-
-def _apply_correction(results: list[MetricResult], method: str, alpha: float) -> list[MetricResult]:
-    """Adjust p-values over the non-guardrail (metric x variant) family; guardrails keep theirs.
-
-    The p-value of a comparison is its relative effect's, or with fewer than ``min_units_per_arm``
-    units in an arm the Welch test of the absolute effect (the delta-method relative test is
-    liberal there: DESIGN section 4).
-    """
-    results = [
-        r if not r.small_sample else replace(r, p_value_adjusted=r.abs_p_value) for r in results
-    ]
-    family = [i for i, r in enumerate(results) if not r.guardrail]
-    adj = st.adjust_pvalues([results[i].verdict_p_value for i in family], method)
-    out = list(results)
-    for j, i in enumerate(family):
-        out[i] = replace(out[i], p_value_adjusted=float(adj[j]))
-    return [replace(r, significant=bool(r.p_value_adjusted < alpha)) for r in out]
-
-
-def evaluate_arms(
-    arms: Mapping[str, ArmSums],
-    metrics: Sequence[Metric],
-    plan: _Plan,
-    *,
-    expected_shares: Mapping[str, float] | None = None,
-    target_effect: float = 0.05,
-    days: float | None = None,
-) -> tuple[list[MetricResult], st.SRMResult, list[PowerResult], Decision]:
-    """Everything after the engine: effects, correction, SRM, power and the decision, from the
-    arms' sums (control first). The A/A simulations call this with sums made in numpy.
-    """
-    counts = {v: a.units for v, a in arms.items()}
-    srm = st.srm_test(counts, dict(expected_shares) if expected_shares else None)
-    results = _apply_correction(_compare(metrics, arms, plan), plan.correction, plan.alpha)
-    pw = _power(results, primary_metric(metrics), target_effect, plan, days)
-    return results, srm, pw, decide(results, srm, pw, metrics, alpha=plan.alpha)
 
 
 def analyze_experiment(
@@ -305,7 +125,7 @@ def analyze_experiment(
     arms, more = _arms(sums, mets, label, variant_col, str(control), shares)
     warnings += more
     variants = tuple(a for a in arms if a != str(control))
-    plan = _Plan(
+    plan = Plan(
         str(control),
         variants,
         float(alpha),
@@ -341,7 +161,7 @@ def analyze_experiment(
     )
 
 
-def _small_sample_warnings(results: Sequence[MetricResult], plan: _Plan) -> list[dict[str, str]]:
+def _small_sample_warnings(results: Sequence[MetricResult], plan: Plan) -> list[dict[str, str]]:
     small = sorted({r.variant for r in results if r.small_sample})
     if not small:
         return []
@@ -438,7 +258,7 @@ def _arms(
 
 
 def _segment(
-    t: ir.Table, mets: Sequence[Metric], variant_col: str, segment_col: str, plan: _Plan
+    t: ir.Table, mets: Sequence[Metric], variant_col: str, segment_col: str, plan: Plan
 ) -> list[MetricResult]:
     """Every metric within each value of one segment column (correction within the table)."""
     by_value: dict[str, dict[str, ArmSums]] = {}
@@ -448,46 +268,14 @@ def _segment(
             by_value.setdefault(NULL_SEGMENT if value is None else str(value), {})[str(v)] = a
     res: list[MetricResult] = []
     for value in sorted(by_value):
-        res += _compare(mets, by_value[value], plan, strict=False, segment=(segment_col, value))
-    return _apply_correction(res, plan.correction, plan.alpha)
-
-
-def _power(
-    results: Sequence[MetricResult],
-    prim: Metric,
-    target: float,
-    plan: _Plan,
-    days: float | None,
-) -> list[PowerResult]:
-    out = []
-    for r in results:
-        if r.metric != prim.name:
-            continue
-        n = min(r.control_n, r.variant_n)
-        need = st.required_sample_size(r.rel_se, n, target, alpha=plan.alpha, power=plan.power)
-        more = None
-        if days:
-            rate = n / days
-            more = max(0, math.ceil((need - n) / rate)) if rate > 0 else None
-        out.append(
-            PowerResult(
-                r.metric,
-                r.variant,
-                n,
-                r.mde,
-                target,
-                math.ceil(need),
-                days,
-                more,
-                power=plan.power,
-                alpha=plan.alpha,
-            )
+        res += compare_metrics(
+            mets, by_value[value], plan, strict=False, segment=(segment_col, value)
         )
-    return out
+    return apply_correction(res, plan.correction, plan.alpha)
 
 
 def _cumulative(
-    t: ir.Table, prim: Metric, variant_col: str, time_col: str, plan: _Plan
+    t: ir.Table, prim: Metric, variant_col: str, time_col: str, plan: Plan
 ) -> tuple[pd.DataFrame, float]:
     """Cumulative effect of the primary metric by exposure day (units exposed so far)."""
     day = t[time_col].cast("date").name("day")
@@ -503,7 +291,7 @@ def _cumulative(
         for v in [plan.control, *plan.variants]:
             if (v, d) in daily:
                 so_far[v] = so_far[v] + daily[(v, d)] if v in so_far else daily[(v, d)]
-        for r in _compare([prim], so_far, plan, strict=False):
+        for r in compare_metrics([prim], so_far, plan, strict=False):
             out.append(
                 {
                     "day": d,

@@ -15,7 +15,7 @@ import numpy as np
 from aipm_nb import config
 from aipm_nb.errors import DataError
 from aipm_nb.experiment.aggregate import ArmSums, MetricSums
-from aipm_nb.experiment.analyze import _Plan, evaluate_arms
+from aipm_nb.experiment.compare import Plan, evaluate_arms
 from aipm_nb.experiment.spec import Metric
 from aipm_nb.stats import Moments
 
@@ -93,7 +93,7 @@ def aa_decision_rate(
         for i in range(guardrails)
     ]
     metrics = [metric, *guards]
-    plan = _Plan("control", ("treatment",), alpha, config.POWER, "A/A", {}, "holm", min_units)
+    plan = Plan("control", ("treatment",), alpha, config.POWER, "A/A", {}, "holm", min_units)
     rng = np.random.default_rng(seed)
     fp = decided = 0
     for _ in range(n_sim):

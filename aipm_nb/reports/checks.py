@@ -16,10 +16,13 @@ import inspect
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aipm_nb.errors import AipmNbError, EmptyTableError
 from aipm_nb.reports.config import ReportSpec, inspect_parameters
+
+if TYPE_CHECKING:
+    from aipm_nb.notebook import OptionalColumns
 
 __all__ = ["check_report"]
 
@@ -40,53 +43,40 @@ def _kwargs(fn: Callable[..., Any], params: Mapping[str, Any], **fixed: Any) -> 
     return {k: v for k, v in params.items() if k in accepted and k != "source"} | fixed
 
 
-def _ab_test(p: Mapping[str, Any]) -> None:
-    from aipm_nb.experiment import analyze_experiment
-    from aipm_nb.notebook import use_if_present
+def _optional(kind: str, p: Mapping[str, Any]) -> OptionalColumns:
+    """The template's optional parameters after `use_if_present`, as the template does it."""
+    from aipm_nb.notebook import OPTIONAL, use_if_present
 
-    optional = use_if_present(
-        "ab_test",
+    chosen = {name: p.get(name) for name in OPTIONAL[kind]}
+    return use_if_present(
+        kind,
         p["source"],
         table=p.get("table"),
-        time_col=p.get("time_col"),
-        segment_cols=p.get("segment_cols"),
+        event_col=p.get("event_col", "event_name"),
+        **chosen,
     )
-    kwargs = _kwargs(analyze_experiment, p, **optional.values)
+
+
+def _ab_test(p: Mapping[str, Any]) -> None:
+    from aipm_nb.experiment import analyze_experiment
+
+    kwargs = _kwargs(analyze_experiment, p, **_optional("ab_test", p).values)
     kwargs.pop("metrics", None)
     analyze_experiment(p["source"], p["metrics"], **kwargs)
 
 
 def _cohort(p: Mapping[str, Any]) -> None:
     from aipm_nb.cohort import analyze_cohorts, prepare_events
-    from aipm_nb.notebook import use_if_present
 
-    optional = use_if_present(
-        "cohort",
-        p["source"],
-        table=p.get("table"),
-        event_col=p.get("event_col", "event_name"),
-        segment_col=p.get("segment_col"),
-        adoption_event=p.get("adoption_event"),
-        revenue_col=p.get("revenue_col"),
-    )
-    events = prepare_events(
-        p["source"], **_kwargs(prepare_events, p, extra_columns=optional.columns())
-    )
+    columns = _optional("cohort", p).columns()
+    events = prepare_events(p["source"], **_kwargs(prepare_events, p, extra_columns=columns))
     analyze_cohorts(None, **_kwargs(analyze_cohorts, p, events=events))
 
 
 def _model(p: Mapping[str, Any]) -> None:
     from aipm_nb.model import analyze_model
-    from aipm_nb.notebook import use_if_present
 
-    optional = use_if_present(
-        "model_performance",
-        p["source"],
-        table=p.get("table"),
-        label_col=p.get("label_col"),
-        segment_cols=p.get("segment_cols"),
-        feature_cols=p.get("feature_cols"),
-    )
+    optional = _optional("model_performance", p)
     analyze_model(p["source"], **_kwargs(analyze_model, p, **optional.values))
 
 
