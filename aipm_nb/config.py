@@ -35,5 +35,8 @@ PSI_FLOOR = 1e-4
 PSI_STABLE = 0.1
 PSI_MODERATE = 0.25
 
+#: A model's verdict is "watch" when its calibration error (ECE) reaches this.
+ECE_WATCH = 0.05
+
 #: Version of the JSON summary written by every notebook (DESIGN section 5).
 SUMMARY_SCHEMA_VERSION = 1

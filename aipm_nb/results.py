@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -22,8 +23,10 @@ from aipm_nb.markup import html_text
 
 __all__ = [
     "NULL_SEGMENT",
+    "VERDICT_TONE",
     "WARNING_CODES",
     "Result",
+    "Verdict",
     "WarningCode",
     "ci_label",
     "jsonable",
@@ -134,6 +137,60 @@ class Result:
     def _repr_html_(self) -> str:
         table = self.to_pandas().to_html(index=False, escape=True, na_rep="–")
         return f"<div><strong>{html_text(type(self).__name__)}</strong>{table}</div>"
+
+
+#: Verdict statuses, by report kind (README, "Verdicts").
+VerdictStatus = Literal[
+    "ship",
+    "do_not_ship",
+    "keep_running",
+    "investigate",  # A/B (the decision)
+    "healthy",
+    "watch",
+    "degraded",  # model performance
+    "improving",
+    "flat",
+    "declining",  # cohorts
+    "insufficient_data",
+]
+#: How the index colours each status: good, neutral or bad news.
+VERDICT_TONE = {
+    "ship": "good",
+    "healthy": "good",
+    "improving": "good",
+    "keep_running": "neutral",
+    "flat": "neutral",
+    "watch": "neutral",
+    "insufficient_data": "neutral",
+    "do_not_ship": "bad",
+    "investigate": "bad",
+    "degraded": "bad",
+    "declining": "bad",
+}
+
+
+@dataclass(frozen=True)
+class Verdict(Result):
+    """What a report concludes, first on its page and in its JSON (``result.verdict``)."""
+
+    status: VerdictStatus
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def tone(self) -> str:
+        """``good``, ``neutral`` or ``bad``."""
+        return VERDICT_TONE[self.status]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"status", "reasons"}``."""
+        return {"status": self.status, "reasons": list(self.reasons)}
+
+    def markdown(self) -> str:
+        """The verdict as the first lines of an executive summary (reasons escaped by the
+        caller: they are built from `markup.md` text).
+        """
+        head = f"### Verdict: {self.status.replace('_', ' ').upper()}"
+        return "\n".join([head, "", *(f"- {r}" for r in self.reasons)])
 
 
 def warning(code: WarningCode, message: str) -> dict[str, str]:

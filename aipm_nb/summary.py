@@ -30,10 +30,10 @@ KINDS = ("cohort", "ab_test", "model_performance")
 
 #: Keys every ``result`` object of a kind has (DESIGN section 5); results may add more.
 RESULT_KEYS: dict[str, frozenset[str]] = {
-    "cohort": frozenset({"period", "retention_type", "cohorts", "average_retention"}),
-    "ab_test": frozenset({"control", "srm", "metrics", "decision"}),
+    "cohort": frozenset({"period", "retention_type", "cohorts", "average_retention", "verdict"}),
+    "ab_test": frozenset({"control", "srm", "metrics", "decision", "verdict"}),
     "model_performance": frozenset(
-        {"n", "n_labelled", "metrics", "calibration", "segments", "drift"}
+        {"n", "n_labelled", "metrics", "calibration", "segments", "drift", "verdict"}
     ),
 }
 

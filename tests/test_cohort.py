@@ -267,7 +267,7 @@ def test_string_timestamps_parse_like_the_csv_and_bad_text_is_named(tmp_path):
 def test_summary_json(events_df):
     r = cohort.analyze_cohorts(events_df)
     d = r.to_dict()
-    assert set(d) == {"period", "retention_type", "cohorts", "average_retention"}
+    assert set(d) == {"period", "retention_type", "cohorts", "average_retention", "verdict"}
     assert set(d["cohorts"][0]) == {"cohort", "size", "retention"}
     assert d["cohorts"][0]["cohort"] == "2024-01-01"
     assert len(d["average_retention"]) == 13 and d["average_retention"][0] == 1.0

@@ -79,7 +79,7 @@ def test_sample_experiment_decision(experiment_df):
 
 def test_summary_dict_keys(experiment_df):
     d = analyze_experiment(experiment_df, METRICS).to_dict()
-    assert set(d) == {"control", "primary_metric", "alpha", "srm", "metrics", "decision"}
+    assert set(d) == {"control", "primary_metric", "alpha", "srm", "metrics", "decision", "verdict"}
     assert set(d["srm"]) == {"p_value", "mismatch", "counts"}
     assert list(d["metrics"][0]) == [
         "metric",

@@ -47,7 +47,7 @@ def test_cohort_on_another_file_month_on_or_after(tmp_path):
     assert s["kind"] == "cohort"
     r = s["result"]
     assert r["period"] == "month" and r["retention_type"] == "on_or_after"
-    assert set(r) == {"period", "retention_type", "cohorts", "average_retention"}
+    assert set(r) == {"period", "retention_type", "cohorts", "average_retention", "verdict"}
     assert len(r["average_retention"]) == 5
     for c in r["cohorts"]:
         assert set(c) == {"cohort", "size", "retention"}
@@ -73,7 +73,7 @@ def test_ab_on_another_file(tmp_path):
     )  # fmt: skip
     r = s["result"]
     assert s["kind"] == "ab_test" and r["control"] == "A"
-    assert set(r) == {"control", "primary_metric", "alpha", "srm", "metrics", "decision"}
+    assert set(r) == {"control", "primary_metric", "alpha", "srm", "metrics", "decision", "verdict"}
     assert r["primary_metric"] == "conv" and r["alpha"] == 0.05
     assert set(r["srm"]["counts"]) == {"A", "B", "C"}
     assert {(m["metric"], m["variant"]) for m in r["metrics"]} == {
@@ -124,7 +124,7 @@ def test_model_on_another_file(tmp_path):
     )  # fmt: skip
     r = s["result"]
     assert s["kind"] == "model_performance"
-    assert set(r) == {"n", "n_labelled", "metrics", "calibration", "segments", "drift"}
+    assert set(r) == {"n", "n_labelled", "metrics", "calibration", "segments", "drift", "verdict"}
     assert r["n"] == 8000 and r["n_labelled"] == int(df.is_fraud.notna().sum())
     assert set(r["metrics"]) == {"roc_auc", "pr_auc", "log_loss", "brier", "ece", "precision",
                                  "recall", "f1", "accuracy"}  # fmt: skip

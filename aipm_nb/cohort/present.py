@@ -9,6 +9,7 @@ import pandas as pd
 from aipm_nb.cohort.retention import CohortResult
 from aipm_nb.cohort.segments import RetentionComparison
 from aipm_nb.markup import html_text, md
+from aipm_nb.results import ci_label
 
 __all__ = ["summary_markdown"]
 
@@ -20,66 +21,67 @@ def _fmt_pct(v: float) -> str:
 def summary_markdown(
     res: CohortResult, comparison: RetentionComparison | None = None, *, k: int | None = None
 ) -> str:
-    """Executive summary: retention at period k with its CI, the latest cohort against the four
-    before it, and the segment difference if a comparison is given.
+    """Executive summary: the verdict (recent cohorts against earlier ones, with its CI),
+    retention at period k with its CI, and the segment difference if a comparison is given.
+    Every comparison is stated as a difference only when its test is significant at alpha.
     """
     avg = res.average
     if k is None:
         k = 4 if res.max_periods >= 4 and not math.isnan(avg.retention.get(4, math.nan)) else 1
     k = min(k, res.max_periods)
     unit = res.period
-    lines = []
+    lines = [res.verdict.markdown()]
     r = avg.retention[k]
     if math.isnan(r):
         lines.append(f"No cohort has a complete {unit} {k} yet.")
     else:
         half = (avg.ci_upper[k] - avg.ci_lower[k]) / 2
         lines.append(
-            f"**{unit.capitalize()}-{k} retention is {r:.0%}** (±{half * 100:.0f} pts, 95% CI; "
+            f"**{unit.capitalize()}-{k} retention is {r:.0%}** (±{half * 100:.0f} pts, "
+            f"{ci_label(res.alpha)}; "
             f"{res.retention_type!r} retention over {int(avg.users[k]):,} users of the cohorts "
             f"with a complete {unit} {k})."
         )
-        col = res.retention[k].dropna()
-        if len(col) >= 2:
-            latest, before = col.index[-1], col.iloc[-5:-1]
-            sizes = res.cohorts.set_index("cohort")["size"]
-            prev = float((before * sizes[before.index]).sum() / sizes[before.index].sum())
-            diff = (col.iloc[-1] - prev) * 100
-            word = "above" if diff > 0 else "below"
-            lines.append(
-                f"The latest complete cohort ({latest:%Y-%m-%d}, {int(sizes[latest]):,} users) "
-                f"retains {col.iloc[-1]:.0%} at {unit} {k}: {abs(diff):.0f} pts {word} the "
-                f"{len(before)} cohorts before it ({prev:.0%})."
-            )
     if comparison is not None and len(comparison.results) == 2:
         tests = comparison.tests.set_index("k")
         kk = k if k in tests.index else (tests.index[0] if len(tests) else None)
         if kk is not None and "diff" in tests.columns and not math.isnan(tests["diff"][kk]):
             a, b = list(comparison.results)
             d = tests.loc[kk]
-            sig = "significant" if d.p_value < 0.05 else "not significant"
-            word = "better" if d["diff"] > 0 else "worse"
-            who = (
-                f"Adopters of {md(comparison.segment[8:])} retain {abs(d['diff']) * 100:.0f} pts "
-                f"{word} than non-adopters"
-                if comparison.segment.startswith("adopted ")
-                else f"{md(comparison.segment)}: {md(a)} retain {abs(d['diff']) * 100:.0f} pts "
-                f"{word} than {md(b)}"
+            ci = (
+                f"{ci_label(res.alpha)} {d.ci_lower * 100:+.0f} to {d.ci_upper * 100:+.0f} pts,"
+                f" p = {d.p_value:.2g}"
             )
-            lines.append(
-                f"**{who}** at {unit} {kk} (95% CI {d.ci_lower * 100:+.0f} to "
-                f"{d.ci_upper * 100:+.0f} pts, p = {d.p_value:.2g}, {sig})."
-            )
+            if comparison.segment.startswith("adopted "):
+                x, y = f"Adopters of {md(comparison.segment[8:])}", "non-adopters"
+            else:
+                x, y = f"{md(comparison.segment)}: {md(a)}", md(b)
+            if d.p_value < res.alpha:
+                word = "better" if d["diff"] > 0 else "worse"
+                lines.append(
+                    f"**{x} retain {abs(d['diff']) * 100:.0f} pts {word} than {y}** at {unit} "
+                    f"{kk} ({ci})."
+                )
+            else:
+                lines.append(
+                    f"{x} and {y}: no detectable difference at {unit} {kk} "
+                    f"({d['diff'] * 100:+.0f} pts, {ci})."
+                )
     elif comparison is not None:
         tests = comparison.tests.set_index("k")
         if k in tests.index:
             curves = comparison.curves[comparison.curves.k == k].dropna(subset=["retention"])
             best = curves.sort_values("retention")
-            if len(best):
+            if len(best) and tests.p_value[k] < res.alpha:
                 lines.append(
                     f"By {md(comparison.segment)} at {unit} {k}: best {md(best.segment.iloc[-1])} "
                     f"({best.retention.iloc[-1]:.0%}), worst {md(best.segment.iloc[0])} "
                     f"({best.retention.iloc[0]:.0%}); chi-square p = {tests.p_value[k]:.2g}."
+                )
+            elif len(best):
+                lines.append(
+                    f"By {md(comparison.segment)} at {unit} {k}: no detectable difference "
+                    f"between segments (chi-square p = {tests.p_value[k]:.2g})."
                 )
     lines.append(
         f"{res.users:,} users in {len(res.cohorts)} "

@@ -22,7 +22,7 @@ from aipm_nb.cohort.events import (
     resolve_as_of,
 )
 from aipm_nb.errors import DataError
-from aipm_nb.results import Result, jsonable, warning
+from aipm_nb.results import Result, Verdict, jsonable, warning
 from aipm_nb.stats.proportions import wilson_interval
 from aipm_nb.validation import check_scalar
 
@@ -79,7 +79,17 @@ class CohortResult(Result):
                 for c, s in zip(self.cohorts.cohort, self.cohorts["size"], strict=True)
             ],
             "average_retention": jsonable(self.average.retention.tolist()),
+            "verdict": self.verdict.to_dict(),
         }
+
+    @property
+    def verdict(self) -> Verdict:
+        """``improving`` / ``flat`` / ``declining``: the latest cohorts against earlier ones
+        (`aipm_nb.cohort.trend.retention_trend`).
+        """
+        from aipm_nb.cohort.trend import retention_trend  # the trend reads this result
+
+        return retention_trend(self).verdict()
 
     def _repr_html_(self) -> str:
         from aipm_nb.cohort.present import matrix_html  # presentation imports results

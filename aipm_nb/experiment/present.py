@@ -22,7 +22,7 @@ def render_html(res: ExperimentResult) -> str:
         "investigate": "#cf222e",
     }
     rec = res.decision.recommendation
-    reasons = "".join(f"<li>{html_text(r)}</li>" for r in res.decision.reasons)
+    reasons = "".join(f"<li>{html_text(r)}</li>" for r in res.verdict.reasons)
     rows = []
     for m in res.metrics:
         sig = "✔" if m.significant else ""
@@ -57,7 +57,7 @@ def summary_markdown(res: ExperimentResult) -> str:
     label = res.decision.recommendation.replace("_", " ").upper()
     variant = f" — {md(res.decision.variant)}" if res.decision.variant else ""
     lines = [f"### Recommendation: {label}{variant}", ""]
-    lines += [f"- {md(r)}" for r in res.decision.reasons]
+    lines += [f"- {md(r)}" for r in res.verdict.reasons]
     lines += [
         "",
         f"| metric | variant | relative effect | {res.ci_label} | adjusted p | verdict |",

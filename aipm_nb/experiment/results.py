@@ -9,7 +9,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from aipm_nb import stats as st
-from aipm_nb.results import Result, ci_label, jsonable, power_label
+from aipm_nb.results import Result, Verdict, ci_label, jsonable, power_label
 
 __all__ = ["Decision", "ExperimentResult", "MetricResult", "PowerResult"]
 
@@ -174,9 +174,26 @@ class ExperimentResult(Result):
         """The segment table, one row per segment value x metric x variant."""
         return pd.DataFrame([asdict(m) for m in self.segments])
 
+    @property
+    def verdict(self) -> Verdict:
+        """The decision, with the reasons a reader needs: when SHIP and "N more days" appear
+        together, why both are true.
+        """
+        reasons = list(self.decision.reasons)
+        more = [p for p in self.power if p.additional_days]
+        if self.decision.recommendation == "ship" and more:
+            p = max(more, key=lambda p: p.additional_days or 0)
+            reasons.append(
+                f"The power table's {p.additional_days} more days are what this test would need "
+                f"to detect a {p.target_effect:.0%} effect on {p.metric}; the observed effect is "
+                "larger and already significant, so the decision does not wait for them."
+            )
+        return Verdict(self.decision.recommendation, tuple(reasons))
+
     def to_dict(self) -> dict[str, Any]:
         """The ``result`` object of the JSON summary (DESIGN section 5)."""
         return {
+            "verdict": self.verdict.to_dict(),
             "control": self.control,
             "primary_metric": self.primary_metric,
             "alpha": self.alpha,

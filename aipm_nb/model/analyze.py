@@ -33,7 +33,7 @@ from aipm_nb.model.metrics import (
     expected_calibration_error,
     threshold_table,
 )
-from aipm_nb.results import Result, jsonable, warning
+from aipm_nb.results import Result, Verdict, jsonable, warning
 from aipm_nb.sources import open_source
 from aipm_nb.validation import check_scalar
 
@@ -73,10 +73,18 @@ class ModelResult(Result):
         vals["ece"] = self.ece
         return {k: jsonable(vals[k]) for k in METRIC_KEYS}
 
+    @property
+    def verdict(self) -> Verdict:
+        """``healthy`` / ``watch`` / ``degraded`` (`aipm_nb.model.verdict`)."""
+        from aipm_nb.model.verdict import model_verdict  # the verdict reads this result
+
+        return model_verdict(self)
+
     def to_dict(self) -> dict[str, Any]:
         """The ``result`` object of the JSON summary (DESIGN section 5)."""
         drift = self.drift[["column", "psi", "ks_statistic", "status"]] if len(self.drift) else []
         return {
+            "verdict": self.verdict.to_dict(),
             "n": self.n,
             "n_labelled": self.n_labelled,
             "metrics": self.metrics_dict(),
@@ -147,7 +155,8 @@ def analyze_model(
     is_cur = t[time_col] >= ibis.literal(ref_end.to_pydatetime())
     counts, metrics, ref_m, cur_m = _label_metrics(t, is_cur, threshold, warnings)
     calibration = _calibration(t)
-    windows = window_metrics(t, time_col, window, threshold, window_metric, metric_floor)
+    span = (t0, t1)
+    windows = window_metrics(t, time_col, window, threshold, window_metric, metric_floor, span)
     warnings += _window_warnings(windows, window, window_metric, metric_floor)
     drift_rows = feature_drift(t, [score_col, *feature_cols], is_cur)
     chosen = None
@@ -166,7 +175,9 @@ def analyze_model(
         segments=segment_metrics(t, segment_cols, threshold),
         windows=windows,
         drift=pd.DataFrame(drift_rows),
-        score_drift_by_window=drift_by_window(t, time_col, window, is_cur, drift_rows[0]["edges"]),
+        score_drift_by_window=drift_by_window(
+            t, time_col, window, is_cur, drift_rows[0]["edges"], span
+        ),
         reference_end=ref_end,
         reference_metrics=ref_m,
         current_metrics=cur_m,

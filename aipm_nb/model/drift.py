@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from aipm_nb import config
-from aipm_nb.model.engine import count_if, window_start
+from aipm_nb.model.engine import count_if, partial_windows, window_start
 from aipm_nb.stats.drift import psi_from_counts, psi_status
 
 __all__ = ["drift_by_window", "feature_drift", "psi_from_counts", "psi_status"]
@@ -109,11 +109,18 @@ def feature_drift(
 
 
 def drift_by_window(
-    t: ir.Table, time_col: str, window: str, is_cur: ir.BooleanValue, edges: Sequence[float]
+    t: ir.Table,
+    time_col: str,
+    window: str,
+    is_cur: ir.BooleanValue,
+    edges: Sequence[float],
+    span: tuple[pd.Timestamp, pd.Timestamp],
 ) -> pd.DataFrame:
-    """PSI of the score of every window against the whole reference (onset of drift)."""
+    """PSI of the score of every window against the whole reference (onset of drift); windows
+    only partly covered by the data are marked ``partial``.
+    """
     if not edges:
-        return pd.DataFrame(columns=["window", "psi", "status"])
+        return pd.DataFrame(columns=["window", "psi", "status", "reference", "partial"])
     b = sum(((t["__s"] >= e).ifelse(1, 0) for e in edges), ibis.literal(0))
     counts = (
         t.mutate(__b=b, __w=window_start(t[time_col], window), __cur=is_cur)
@@ -134,4 +141,6 @@ def drift_by_window(
                 "reference": bool((~g.__cur).all()),
             }
         )
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out["partial"] = partial_windows(out.window, window, span)
+    return out

@@ -149,14 +149,45 @@ def window_start(ts: ir.TimestampValue, window: str) -> ir.TimestampValue:
     return ts.truncate("D" if window == "day" else "W")
 
 
+def partial_windows(
+    starts: pd.Series, window: str, span: tuple[pd.Timestamp, pd.Timestamp]
+) -> np.ndarray:
+    """Whether each window (by its start) is only partly covered by data running from
+    ``span[0]`` to ``span[1]`` (the days of the first and last rows count as covered).
+
+    Examples:
+        >>> starts = pd.Series(pd.to_datetime(["2024-01-01", "2024-01-08", "2024-01-15"]))
+        >>> partial_windows(starts, "week", (pd.Timestamp("2024-01-03"),
+        ...                                  pd.Timestamp("2024-01-21 18:00"))).tolist()
+        [True, False, False]
+    """
+    length = pd.Timedelta(days=1 if window == "day" else 7)
+    lo, hi = (ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts for ts in span)
+    first, end = lo.normalize(), hi.normalize() + pd.Timedelta(days=1)
+    s = pd.to_datetime(starts)
+    if s.dt.tz is not None:  # window starts of a time-zone-aware column: compare in UTC
+        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+    return ((s < first) | (s + length > end)).to_numpy()
+
+
 def window_metrics(
-    t: ir.Table, time_col: str, window: str, threshold: float, metric: str, floor: float | None
+    t: ir.Table,
+    time_col: str,
+    window: str,
+    threshold: float,
+    metric: str,
+    floor: float | None,
+    span: tuple[pd.Timestamp, pd.Timestamp],
 ) -> pd.DataFrame:
+    """``window_metric`` per window with its CI (ROC AUC: DeLong), whether the window is only
+    partly covered by the data, and ``below_floor``: a complete window whose CI upper bound (the
+    estimate, for metrics without a CI) is below ``floor`` — never a partial one.
+    """
     m = group_metrics(
         t.mutate(__w=window_start(t[time_col], window)), "__w", threshold=threshold
     ).sort_values("group")
     ci = metric == "roc_auc"
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "window": pd.to_datetime(m["group"]).to_numpy(),
             "n": m["n"].to_numpy(),
@@ -164,9 +195,12 @@ def window_metrics(
             metric: m[metric].to_numpy(),
             "ci_lower": m.roc_auc_ci_lower.to_numpy() if ci else np.nan,
             "ci_upper": m.roc_auc_ci_upper.to_numpy() if ci else np.nan,
-            "below_floor": (m[metric] < floor).to_numpy() if floor is not None else False,
         }
     )
+    out["partial"] = partial_windows(out.window, window, span)
+    upper = out.ci_upper if ci else out[metric]
+    out["below_floor"] = (~out.partial & (upper < floor)) if floor is not None else False
+    return out
 
 
 def regression_metrics(

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
+
 from aipm_nb.markup import md
 from aipm_nb.model.analyze import ModelResult
+from aipm_nb.model.verdict import latest_drift
+from aipm_nb.results import ci_label
 
 __all__ = ["summary_markdown"]
 
@@ -14,7 +18,7 @@ def summary_markdown(res: ModelResult) -> str:
     """Executive summary: AUC with its CI against the reference, drift and its onset, worst
     segment, calibration.
     """
-    lines = []
+    lines = [res.verdict.markdown()]
     m, ref, cur = res.metrics, res.reference_metrics, res.current_metrics
     if m is None or math.isnan(m.roc_auc):
         lines.append(
@@ -24,7 +28,7 @@ def summary_markdown(res: ModelResult) -> str:
     else:
         line = (
             f"**AUC {m.roc_auc:.3f}** ({m.roc_auc_ci_lower:.3f}–{m.roc_auc_ci_upper:.3f}, "
-            f"95% DeLong CI) over {res.n_labelled:,} labelled predictions"
+            f"{ci_label(res.alpha)}, DeLong) over {res.n_labelled:,} labelled predictions"
         )
         if ref and cur and not math.isnan(cur.roc_auc) and not math.isnan(ref.roc_auc):
             word = "down" if cur.roc_auc < ref.roc_auc else "up"
@@ -48,26 +52,14 @@ def summary_markdown(res: ModelResult) -> str:
         )
     d = res.drift.set_index("column")
     score = d.iloc[0]
-    onset = res.score_drift_by_window
-    onset = onset[(~onset.reference) & (onset.status != "stable")] if len(onset) else onset
-    since = f" since {onset.window.iloc[0]:%d %b %Y}" if len(onset) else ""
-    since = since if score.status != "stable" else ""
-    lines.append(
-        f"**Score drift PSI {score.psi:.2f} ({score.status})**{since}"
-        f", KS {score.ks_statistic:.3f} (current vs reference, split at "
-        f"{res.reference_end:%d %b %Y})."
-    )
+    lines.append(_drift_sentence(res, score))
     moved = d.iloc[1:][d.iloc[1:].status != "stable"]
     if len(moved):
         drifted = [f"{md(c)} PSI {r.psi:.2f} ({r.status})" for c, r in moved.iterrows()]
         lines.append("Drifted features: " + ", ".join(drifted) + ".")
-    if not res.segments.empty and res.segments.roc_auc.notna().any():
-        w = res.segments.dropna(subset=["roc_auc"]).iloc[0]
-        lines.append(
-            f"**Worst segment: {md(w.column)} = {md(w['value'])}** (AUC {w.roc_auc:.3f}, "
-            f"{w.roc_auc_ci_lower:.3f}–{w.roc_auc_ci_upper:.3f}; {int(w.n_labelled):,} "
-            "labelled)."
-        )
+    seg = _segment_sentence(res.segments)
+    if seg:
+        lines.append(seg)
     if res.chosen_threshold:
         c = res.chosen_threshold
         lines.append(
@@ -80,6 +72,45 @@ def summary_markdown(res: ModelResult) -> str:
         f"({res.n - res.n_labelled:,} not yet labelled count for drift only)."
     )
     return "\n\n".join(lines)
+
+
+def _drift_sentence(res: ModelResult, score: pd.Series) -> str:
+    """Score drift over the whole current period, and in its latest complete window with the
+    highest PSI since the onset (an average over stable weeks would dilute a recent shift).
+    """
+    text = (
+        f"**Score drift PSI {score.psi:.2f} ({score.status})** over the whole period since "
+        f"{res.reference_end:%d %b %Y}, KS {score.ks_statistic:.3f}"
+    )
+    latest = latest_drift(res.score_drift_by_window)
+    if latest is not None:
+        text += (
+            f"; in the latest complete window (from {latest['window']:%d %b %Y}) PSI "
+            f"{latest['psi']:.2f} ({latest['status']})"
+        )
+        if latest["onset"] is not None:
+            text += f", highest {latest['max_psi']:.2f} since the onset {latest['onset']:%d %b %Y}"
+    return text + "."
+
+
+def _segment_sentence(segments: pd.DataFrame) -> str:
+    """The lowest-AUC segment, called "worst" only when its CI lies below every other
+    segment's CI (else the intervals overlap and no segment is detectably worse).
+    """
+    if segments.empty or not segments.roc_auc.notna().any():
+        return ""
+    s = segments.dropna(subset=["roc_auc"])
+    w, others = s.iloc[0], s.iloc[1:]
+    what = (
+        f"{md(w.column)} = {md(w['value'])}** (AUC {w.roc_auc:.3f}, "
+        f"{w.roc_auc_ci_lower:.3f}–{w.roc_auc_ci_upper:.3f}; {int(w.n_labelled):,} labelled)"
+    )
+    if len(others) and w.roc_auc_ci_upper < others.roc_auc_ci_lower.min():
+        return f"**Worst segment: {what}."
+    return (
+        f"Lowest AUC estimate: **{what}; its interval overlaps the others': no segment is "
+        "detectably worse."
+    )
 
 
 def _over(res: ModelResult) -> bool | None:

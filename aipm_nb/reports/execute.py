@@ -107,6 +107,7 @@ class ReportResult(Result):
     headline: list[str] = field(default_factory=list)
     kind: str | None = None
     title: str | None = None
+    verdict: str | None = None  # the report's verdict status (result.verdict), if it has one
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (the manifest's entry)."""
@@ -298,6 +299,7 @@ def run_one(job: _Job) -> ReportResult:
         kind=(summary or {}).get("kind"),
         title=(summary or {}).get("title"),
         headline=report_html.headline(summary) if summary else [],
+        verdict=report_html.verdict_status(summary),
     )
     return _publish(job, result, scrub.scrub(nb) if nb else None, summary, scrub)
 

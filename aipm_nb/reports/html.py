@@ -11,8 +11,9 @@ from typing import Any
 
 from aipm_nb.files import atomic_write
 from aipm_nb.markup import html_text
+from aipm_nb.results import VERDICT_TONE
 
-__all__ = ["headline", "render_report", "write_index"]
+__all__ = ["headline", "render_report", "verdict_status", "write_index"]
 
 CSS = """
 :root{--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700;--muted:#57606a;--line:#d0d7de;--bg:#f6f8fa}
@@ -49,6 +50,9 @@ tr:last-child td{border-bottom:none}
 .pill{display:inline-block;padding:2px 10px;border-radius:12px;font-size:12px;font-weight:600;
  color:#fff;text-transform:uppercase}
 .ok{background:#1a7f37}.failed{background:#cf222e}
+.verdict{display:inline-block;border-radius:4px;padding:1px 8px;margin:1px 6px 1px 0;
+ font-size:12px;font-weight:600;text-transform:uppercase;color:#fff}
+.verdict.good{background:#1a7f37}.verdict.neutral{background:#9a6700}.verdict.bad{background:#cf222e}
 .hl{display:inline-block;background:#ddf4ff;color:#0550ae;border-radius:4px;padding:1px 8px;
  margin:1px 4px 1px 0;font-size:13px}
 .err{color:#cf222e;font-size:13px}
@@ -60,6 +64,13 @@ a{color:#0969da;text-decoration:none}a:hover{text-decoration:underline}
 
 def _pct(x: Any) -> str:
     return "n/a" if x is None else f"{x:.0%}"
+
+
+def verdict_status(summary: Mapping[str, Any] | None) -> str | None:
+    """The verdict status of a summary (``result.verdict.status``), None without one."""
+    verdict = ((summary or {}).get("result") or {}).get("verdict")
+    status = verdict.get("status") if isinstance(verdict, Mapping) else None
+    return status if isinstance(status, str) else None
 
 
 def headline(summary: Mapping[str, Any]) -> list[str]:
@@ -211,7 +222,13 @@ def write_index(out_dir: Path, *, warn: Callable[[str], None] | None = None) -> 
         )
 
     def hl(r: Mapping[str, Any]) -> str:
-        return "".join(f'<span class="hl">{html_text(h)}</span>' for h in r.get("headline", []))
+        chips = "".join(f'<span class="hl">{html_text(h)}</span>' for h in r.get("headline", []))
+        status = r.get("verdict")
+        if status in VERDICT_TONE:  # coloured by what the report concludes, not by "it ran"
+            tone = VERDICT_TONE[status]
+            label = html_text(status.replace("_", " "))
+            chips = f'<span class="verdict {tone}">{label}</span>' + chips
+        return chips
 
     rows_latest = "".join(
         f"<tr><td><b>{html_text(n)}</b></td><td>{hl(r)}</td>"
