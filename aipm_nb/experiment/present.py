@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from aipm_nb.experiment.results import ExperimentResult
+from aipm_nb.experiment.results import ExperimentResult, MetricResult
 from aipm_nb.markup import html_text, md
 
 __all__ = ["metric_table", "power_table", "summary_markdown"]
@@ -64,7 +64,7 @@ def summary_markdown(res: ExperimentResult) -> str:
         "|---|---|---|---|---|---|",
     ]
     for m in res.metrics:
-        verdict = "better" if m.improved else "worse" if m.harmed else "no significant change"
+        verdict = _verdict_word(m, res.correction)
         name = md(m.metric) + (" (guardrail)" if m.guardrail else "")
         lines.append(
             f"| {name} | {md(m.variant)} | **{m.rel_effect:+.2%}** | {m.rel_ci_lower:+.2%} to "
@@ -79,6 +79,17 @@ def summary_markdown(res: ExperimentResult) -> str:
     return "\n".join(lines)
 
 
+def _verdict_word(m: MetricResult, correction: str) -> str:
+    """The verdict of one row, saying when the (unadjusted) CI and the adjusted p disagree."""
+    if m.improved:
+        return "better"
+    if m.harmed:
+        return "worse"
+    if not m.guardrail and correction != "none" and (m.rel_ci_lower > 0 or m.rel_ci_upper < 0):
+        return f"not significant after the {correction} correction (the CI is unadjusted)"
+    return "no significant change"
+
+
 def metric_table(res: ExperimentResult, *, segments: bool = False) -> pd.DataFrame:
     """The metric (or segment) table formatted for reading: percentages and rounded p-values."""
     rows = res.segments if segments else res.metrics
@@ -90,7 +101,7 @@ def metric_table(res: ExperimentResult, *, segments: bool = False) -> pd.DataFra
         r |= {
             "metric": m.metric
             + (" (guardrail)" if m.guardrail else "")
-            + (" (CUPED)" if m.cuped else ""),
+            + (" (CUPED: effect adjusted, means raw)" if m.cuped else ""),
             "variant": m.variant,
             "control n": f"{m.control_n:,}",
             "variant n": f"{m.variant_n:,}",
