@@ -24,6 +24,9 @@ DATA = HERE / "data"
 EVENTS = DATA / "events"
 EXPERIMENT = DATA / "experiment"
 PREDICTIONS = DATA / "predictions"
+#: the same predictions with full-precision float scores and features (all distinct), as real
+#: model outputs are: the case issue 14 measured
+PREDICTIONS_CONTINUOUS = DATA / "predictions_continuous"
 FEATURES = ["prompt_length", "account_age_days", "sessions_7d", "latency_ms", "feature_usage"]
 AB_METRICS = [
     {"name": "conversion", "type": "proportion", "column": "converted"},
@@ -57,8 +60,22 @@ def gen(events_users: int = 1_600_000, exp_users: int = 10_000_000, preds: int =
         df = synthetic.generate_predictions(chunk, seed=3000 + i)
         df["prediction_id"] += i * chunk
         df.to_parquet(PREDICTIONS / f"part-{i:03d}.parquet", index=False)
+    gen_continuous()
     print(json.dumps({"events": n_ev, "event_users": events_users, "experiment_users": exp_users,
                       "predictions": preds}))  # fmt: skip
+
+
+def gen_continuous() -> None:
+    """Each prediction file with continuous scores and features: tiny uniform noise makes every
+    value distinct (scores stay in [0, 1])."""
+    PREDICTIONS_CONTINUOUS.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(77)
+    for path in sorted(PREDICTIONS.glob("*.parquet")):
+        df = pd.read_parquet(path)
+        df["score"] = np.clip(df.score + rng.uniform(-5e-4, 5e-4, len(df)), 1e-9, 1 - 1e-9)
+        for col in FEATURES:
+            df[col] = df[col].astype(float) + rng.uniform(0, 1e-3, len(df))
+        df.to_parquet(PREDICTIONS_CONTINUOUS / path.name, index=False)
 
 
 # --- cohort retention matrix (weekly, "on", 12 periods) -------------------------------------
@@ -165,18 +182,18 @@ def ab_tea_tasting():
 # --- model performance: the whole metric set + drift of score and 5 features ------------------
 
 
-def model_aipm():
+def model_aipm(folder: Path = PREDICTIONS):
     from aipm_nb.model import analyze_model
 
-    r = analyze_model(str(PREDICTIONS / "*.parquet"), feature_cols=FEATURES)
+    r = analyze_model(str(folder / "*.parquet"), feature_cols=FEATURES)
     return {"roc_auc": r.metrics.roc_auc, "psi_score": float(r.drift.psi.iloc[0])}
 
 
-def model_sklearn():
+def model_sklearn(folder: Path = PREDICTIONS):
     from scipy import stats
     from sklearn import metrics as skm
 
-    df = pd.read_parquet(PREDICTIONS)
+    df = pd.read_parquet(folder)
     lab = df[df.label.notna()]
     y, s = lab.label.to_numpy(int), lab.score.to_numpy()
     pred = (s >= 0.5).astype(int)
@@ -241,12 +258,17 @@ TASKS = {
     ("model", "aipm_nb"): model_aipm,
     ("model", "sklearn_pandas"): model_sklearn,
     ("model", "evidently"): model_evidently,
+    ("model_continuous", "aipm_nb"): lambda: model_aipm(PREDICTIONS_CONTINUOUS),
+    ("model_continuous", "sklearn_pandas"): lambda: model_sklearn(PREDICTIONS_CONTINUOUS),
 }
 
 
 def main(argv: list[str]) -> None:
     if argv[:1] == ["gen"]:
         gen()
+        return
+    if argv[:1] == ["gen-continuous"]:
+        gen_continuous()
         return
     if argv[:1] != ["run"] or len(argv) != 3:
         raise SystemExit(__doc__)

@@ -2,8 +2,9 @@
 
     python benchmarks/run_all.py [--repeat 3] [--only TASK ...]
 
-Each measurement is a fresh process (`bench.py run TASK IMPL`); the table shows the median wall
-time of the repeats and the largest peak RSS. A run over --timeout seconds is reported as such.
+Each measurement is a fresh process (`bench.py run TASK IMPL`); the implementations of a task
+run interleaved (A B A B …); the table shows the median wall time of the repeats and the largest
+peak RSS. A run over --timeout seconds is reported as such.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ ORDER = {
     "cohort": ["aipm_nb", "duckdb_sql", "pandas"],
     "ab": ["aipm_nb", "aipm_nb_no_unit_check", "pandas_scipy", "tea_tasting"],
     "model": ["aipm_nb", "sklearn_pandas", "evidently"],
+    "model_continuous": ["aipm_nb", "sklearn_pandas"],
 }
 
 
@@ -50,9 +52,13 @@ def main() -> None:
     args = ap.parse_args()
     results = []
     for task in args.only:
-        for impl in ORDER[task]:
-            runs = [measure(task, impl, args.timeout)
-                    for _ in range(1 if impl == "evidently" else args.repeat)]  # fmt: skip
+        # interleaved (A B A B …) so that a slow moment of the machine hits every implementation
+        runs_of: dict[str, list[dict]] = {impl: [] for impl in ORDER[task]}
+        for rep in range(args.repeat):
+            for impl in ORDER[task]:
+                if impl != "evidently" or rep == 0:
+                    runs_of[impl].append(measure(task, impl, args.timeout))
+        for impl, runs in runs_of.items():
             ok = [r for r in runs if r.get("seconds") is not None]
             row = {"task": task, "impl": impl, "repeats": len(runs)}
             if ok:

@@ -15,10 +15,12 @@ from aipm_nb import config
 from aipm_nb.errors import DataError, EmptyTableError, ParameterError
 from aipm_nb.model.drift import drift_by_window, feature_drift
 from aipm_nb.model.engine import (
+    classifier_sums,
     comparable_timestamp,
     count_if,
     numeric_label,
     score_counts,
+    score_curve,
     segment_metrics,
     window_metrics,
 )
@@ -27,7 +29,6 @@ from aipm_nb.model.metrics import (
     WINDOW_METRICS,
     BinaryMetrics,
     ThresholdChoice,
-    binary_metrics_from_counts,
     calibration_table,
     choose_threshold,
     expected_calibration_error,
@@ -58,7 +59,7 @@ class ModelResult(Result):
     reference_end: pd.Timestamp
     reference_metrics: BinaryMetrics | None
     current_metrics: BinaryMetrics | None
-    curves: pd.DataFrame  # counts per distinct score (labelled rows), for ROC / PR plots
+    curves: pd.DataFrame  # labelled rows per 1/2000 score bin (`score_curve`), for ROC / PR plots
     score_hist: pd.DataFrame
     chosen_threshold: ThresholdChoice | None = None
     metric_floor: float | None = None
@@ -153,7 +154,8 @@ def analyze_model(
         )
     t = t.mutate(__s=t[score_col].cast("float64"), __y=t[label_col].cast("float64"))
     is_cur = t[time_col] >= ibis.literal(ref_end.to_pydatetime())
-    counts, metrics, ref_m, cur_m = _label_metrics(t, is_cur, threshold, warnings)
+    metrics, ref_m, cur_m = _label_metrics(t, is_cur, threshold, warnings)
+    curve = score_curve(t)
     calibration = _calibration(t)
     span = (t0, t1)
     windows = window_metrics(t, time_col, window, threshold, window_metric, metric_floor, span)
@@ -162,7 +164,10 @@ def analyze_model(
     chosen = None
     if n_lab and (target_precision is not None or target_recall is not None):
         chosen = choose_threshold(
-            counts, target_precision=target_precision, target_recall=target_recall
+            # exact: the counts per distinct score, pulled only when a target is asked for
+            score_counts(t, "__s", "__y"),
+            target_precision=target_precision,
+            target_recall=target_recall,
         )
     return ModelResult(
         n=n,
@@ -171,7 +176,7 @@ def analyze_model(
         metrics=metrics,
         ece=expected_calibration_error(calibration),
         calibration=calibration,
-        thresholds=threshold_table(counts) if n_lab else pd.DataFrame(),
+        thresholds=threshold_table(curve) if n_lab else pd.DataFrame(),
         segments=segment_metrics(t, segment_cols, threshold),
         windows=windows,
         drift=pd.DataFrame(drift_rows),
@@ -181,7 +186,7 @@ def analyze_model(
         reference_end=ref_end,
         reference_metrics=ref_m,
         current_metrics=cur_m,
-        curves=counts[["score", "pos", "neg"]].sort_values("score"),
+        curves=curve,
         score_hist=_score_hist(t, is_cur),
         chosen_threshold=chosen,
         metric_floor=metric_floor,
@@ -292,31 +297,29 @@ def _check_predictions(
 
 def _label_metrics(
     t: ir.Table, is_cur: ir.BooleanValue, threshold: float, warnings: list[dict[str, str]]
-) -> tuple[pd.DataFrame, BinaryMetrics | None, BinaryMetrics | None, BinaryMetrics | None]:
-    """Counts per distinct score and the metrics overall, on the reference and on the current
-    rows (one engine query).
+) -> tuple[BinaryMetrics | None, BinaryMetrics | None, BinaryMetrics | None]:
+    """The metrics overall, on the reference and on the current rows: `ClassifierSums` from two
+    engine queries (one small row per group, however many distinct scores).
     """
-    period = score_counts(t.mutate(__cur=is_cur), "__s", "__y", by=["__cur"])
-    counts = period.groupby("score", as_index=False)[["pos", "neg", "n"]].sum()
-    metrics = ref_m = cur_m = None
-    if len(counts):
-        if counts.pos.sum() == 0 or counts.neg.sum() == 0:
-            cls = "positive" if counts.pos.sum() else "negative"
+    whole = classifier_sums(t.mutate(__g=ibis.literal(1)), "__g", threshold=threshold)
+    by_period = classifier_sums(t.mutate(__g=is_cur), "__g", threshold=threshold)
+    sums = {k: s for k, (_, s) in by_period.items() if s.positives + s.negatives > 0}
+    metrics = None
+    if whole and (total := next(iter(whole.values()))[1]).positives + total.negatives > 0:
+        if total.positives == 0 or total.negatives == 0:
+            cls = "positive" if total.positives else "negative"
             ap = "1.0 (every row is positive)" if cls == "positive" else "undefined"
             warnings.append(
                 warning(
                     "single_class",
-                    f"every labelled row is {cls}: ROC AUC is "
-                    f"undefined and PR AUC (average precision, as scikit-learn) "
-                    f"is {ap}",
+                    f"every labelled row is {cls}: ROC AUC is undefined and PR AUC (average "
+                    f"precision, as scikit-learn) is {ap}",
                 )
             )
-        metrics = binary_metrics_from_counts(counts, threshold=threshold)
-    if len(period[~period.__cur]):
-        ref_m = binary_metrics_from_counts(period[~period.__cur], threshold=threshold)
-    if len(period[period.__cur]):
-        cur_m = binary_metrics_from_counts(period[period.__cur], threshold=threshold)
-    return counts, metrics, ref_m, cur_m
+        metrics = total.metrics()
+    ref_m = sums[False].metrics() if False in sums else None
+    cur_m = sums[True].metrics() if True in sums else None
+    return metrics, ref_m, cur_m
 
 
 def _calibration(t: ir.Table) -> pd.DataFrame:

@@ -26,8 +26,9 @@ def feature_drift(
     """PSI and KS of every column, current vs reference, exactly and in the engine.
 
     Per column the rows are grouped by distinct value with cumulative reference / current
-    counts; from that small table come the KS statistic, the reference deciles (numpy's linear
-    interpolation between order statistics) and the counts per PSI bin [lo, hi).
+    counts, from which come the KS statistic and the reference deciles (numpy's linear
+    interpolation between order statistics); then one scan of the rows counts every column's
+    rows per PSI bin [lo, hi).
     """
     xs = {c: t[c].cast("float64") for c in cols}
     oks = {c: xs[c].notnull() & ~xs[c].isnan() for c in cols}
@@ -43,22 +44,12 @@ def feature_drift(
         .iloc[0]
     )
     w = ibis.cumulative_window(order_by="value")
-    out = []
+    found: dict[str, tuple[float, list[float]]] = {}  # column -> (KS, decile edges)
     for i, c in enumerate(cols):
         n_ref, n_cur = int(tot[f"r{i}"] or 0), int(tot[f"c{i}"] or 0)
         if n_ref == 0 or n_cur == 0:
-            out.append(
-                {
-                    "column": c,
-                    "psi": math.nan,
-                    "ks_statistic": math.nan,
-                    "status": "unknown",
-                    "edges": [],
-                    "ref_counts": [],
-                    "cur_counts": [],
-                }
-            )
             continue
+        # one grouping by distinct value per column: KS and the reference deciles
         g = (
             t.filter(oks[c])
             .mutate(value=xs[c], __cur=is_cur)
@@ -77,35 +68,60 @@ def feature_drift(
             plan.append((k, h - lo))
         q = g.aggregate(**aggs).to_pandas().iloc[0]
         raw = [q[f"lo{k}"] + frac * (q[f"hi{k}"] - q[f"lo{k}"]) for k, frac in plan]
-        edges = sorted({float(e) for e in raw})
+        found[c] = (float(q["ks"]), sorted({float(e) for e in raw}))
+    # one scan of the rows for every column's counts below each edge
+    below: Any = {}
+    if found:
         below = (
-            g.aggregate(
+            t.aggregate(
                 **{
-                    f"{side}{k}": g[side].sum(where=g.value < e)
-                    for k, e in enumerate(edges)
+                    f"{side}_{i}_{k}": count_if(
+                        oks[c] & (xs[c] < e) & (is_cur if side == "c" else ~is_cur)
+                    )
+                    for i, c in enumerate(cols)
+                    if c in found
+                    for k, e in enumerate(found[c][1])
                     for side in ("r", "c")
                 }
             )
             .to_pandas()
             .iloc[0]
         )
-        ref_cum = [0.0] + [float(below[f"r{k}"] or 0) for k in range(len(edges))] + [float(n_ref)]
-        cur_cum = [0.0] + [float(below[f"c{k}"] or 0) for k in range(len(edges))] + [float(n_cur)]
-        r = list(np.diff(ref_cum))
-        cu = list(np.diff(cur_cum))
-        psi = psi_from_counts(r, cu)
-        out.append(
-            {
-                "column": c,
-                "psi": psi,
-                "ks_statistic": float(q["ks"]),
-                "status": psi_status(psi),
-                "edges": edges,
-                "ref_counts": r,
-                "cur_counts": cu,
-            }
-        )
-    return out
+    return [
+        _drift_row(c, found.get(c), below, i, int(tot[f"r{i}"] or 0), int(tot[f"c{i}"] or 0))
+        for i, c in enumerate(cols)
+    ]
+
+
+def _drift_row(
+    column: str, found: tuple[float, list[float]] | None, below: Any, i: int, n_ref: int, n_cur: int
+) -> dict[str, Any]:
+    if found is None:
+        return {
+            "column": column,
+            "psi": math.nan,
+            "ks_statistic": math.nan,
+            "status": "unknown",
+            "edges": [],
+            "ref_counts": [],
+            "cur_counts": [],
+        }
+    ks, edges = found
+    cum = {
+        side: [0.0] + [float(below[f"{side}_{i}_{k}"] or 0) for k in range(len(edges))] + [total]
+        for side, total in (("r", float(n_ref)), ("c", float(n_cur)))
+    }
+    r, cu = list(np.diff(cum["r"])), list(np.diff(cum["c"]))
+    psi = psi_from_counts(r, cu)
+    return {
+        "column": column,
+        "psi": psi,
+        "ks_statistic": ks,
+        "status": psi_status(psi),
+        "edges": edges,
+        "ref_counts": r,
+        "cur_counts": cu,
+    }
 
 
 def drift_by_window(

@@ -35,12 +35,12 @@ def score_counts(t: ir.Table, score: str, label: str, by: Sequence[str] = ()) ->
     return out
 
 
-def group_metrics(
-    t: ir.Table, by: str, *, threshold: float = 0.5, alpha: float | None = None
-) -> pd.DataFrame:
-    """`BinaryMetrics` per value of ``by``: the `ClassifierSums` of every group are computed in
-    the engine with window functions over the (group, distinct score) counts, so one small row
-    per group comes back, and finished by the same `ClassifierSums.metrics` as the overall ones.
+def classifier_sums(
+    t: ir.Table, by: str, *, threshold: float = 0.5
+) -> dict[Any, tuple[int, ClassifierSums]]:
+    """Rows and `ClassifierSums` per value of ``by``, computed in the engine with window
+    functions over the (group, distinct score) counts: one small row per group comes back, however
+    many distinct scores there are.
 
     ``t`` has the score as ``__s`` and the label as ``__y`` (null = unlabelled).
     """
@@ -80,28 +80,58 @@ def group_metrics(
     df = df.to_pandas().fillna(
         {c: 0.0 for c in ("P", "N", "S1", "S2", "T2", "AP", "LL", "BR", "TP", "FP")}
     )
-    df = df.rename(columns={by: "group"})
-    rows = []
-    for r in df.itertuples(index=False):
-        sums = ClassifierSums(
-            positives=float(r.P),
-            negatives=float(r.N),
-            s1=float(r.S1),
-            s2=float(r.S2),
-            t2=float(r.T2),
-            ap=float(r.AP),
-            log_loss=float(r.LL),
-            brier=float(r.BR),
-            tp=float(r.TP),
-            fp=float(r.FP),
+    out = {}
+    for r in df.to_dict("records"):
+        out[r[by]] = (
+            int(r["n"]),
+            ClassifierSums(
+                positives=float(r["P"]),
+                negatives=float(r["N"]),
+                s1=float(r["S1"]),
+                s2=float(r["S2"]),
+                t2=float(r["T2"]),
+                ap=float(r["AP"]),
+                log_loss=float(r["LL"]),
+                brier=float(r["BR"]),
+                tp=float(r["TP"]),
+                fp=float(r["FP"]),
+            ),
         )
+    return out
+
+
+def group_metrics(
+    t: ir.Table, by: str, *, threshold: float = 0.5, alpha: float | None = None
+) -> pd.DataFrame:
+    """`BinaryMetrics` per value of ``by`` from `classifier_sums`, finished by the same
+    `ClassifierSums.metrics` as the overall ones.
+    """
+    rows = []
+    for group, (n, sums) in classifier_sums(t, by, threshold=threshold).items():
         m = sums.metrics(alpha=alpha)
         rows.append(
-            {"group": r.group, "n": int(r.n), "n_labelled": m.n}
+            {"group": group, "n": n, "n_labelled": m.n}
             | {k: getattr(m, k) for k in GROUP_METRICS}
             | {"positive_rate": safe_div(m.positives, m.n)}
         )
     return pd.DataFrame(rows)
+
+
+def score_curve(t: ir.Table, bins: int = 2000) -> pd.DataFrame:
+    """Labelled rows per score bin of width 1/``bins`` (``score`` = the bin's lower edge,
+    ``pos``, ``neg``): at most ``bins`` rows whatever the number of distinct scores. ROC / PR
+    points and the threshold table read it: exact at every bin edge (0.05, 0.1, … are edges).
+    """
+    lab = t.filter(t["__y"].notnull())
+    b = ibis.least((lab["__s"] * bins).floor().cast("int64"), bins - 1)
+    out = (
+        lab.mutate(__b=b)
+        .group_by("__b")
+        .aggregate(pos=lab["__y"].sum(), neg=(1 - lab["__y"]).sum())
+        .to_pandas()
+    )
+    out["score"] = out.pop("__b") / bins
+    return out[["score", "pos", "neg"]].sort_values("score", ignore_index=True)
 
 
 #: The `BinaryMetrics` fields `group_metrics` returns per group.

@@ -315,8 +315,10 @@ def _publish(
 
     name = job.spec.name
     nb = nb or nbformat.v4.new_notebook()  # papermill never wrote one (killed at start)
+    # the effective parameters (template defaults included) as the notebook recorded them
+    shown = (summary or {}).get("parameters") or job.spec.parameters
     page = report_html.render_report(
-        nb, result=result, parameters=scrub.scrub(job.spec.parameters), show_code=job.show_code
+        nb, result=result, parameters=scrub.scrub(shown), show_code=job.show_code
     )
     outputs = {"ipynb": f"{name}.ipynb", "html": f"{name}.html"}
     atomic_write(job.run_dir / outputs["ipynb"], json.dumps(nb, indent=1, ensure_ascii=False))

@@ -126,14 +126,23 @@ def _param_rows(parameters: Mapping[str, Any]) -> str:
     return "".join(rows)
 
 
+#: Cells tagged so are for the notebook's reader only and are left out of HTML reports.
+NOTEBOOK_ONLY = "notebook-only"
+
+
 def render_report(
     nb: Mapping[str, Any], *, result: Any, parameters: Mapping[str, Any], show_code: bool = False
 ) -> str:
-    """The executed notebook as one self-contained HTML page with a status header."""
+    """The executed notebook as one self-contained HTML page with a status header; cells tagged
+    ``notebook-only`` are left out, and ``parameters`` are shown in full (give the effective
+    ones: defaults included).
+    """
     import nbformat
     from nbconvert import HTMLExporter
 
     node = nbformat.reads(json.dumps(nb), as_version=4)
+    # cells for the analyst editing the notebook (how it works, where the summary file went)
+    node.cells = [c for c in node.cells if NOTEBOOK_ONLY not in c.metadata.get("tags", [])]
     exporter = HTMLExporter(
         template_name="lab",
         exclude_input=not show_code,
