@@ -81,25 +81,6 @@ def _shown(nb_path) -> str:
     return "\n".join(out)
 
 
-@pytest.mark.parametrize("template", sorted(TEMPLATES))
-def test_template_runs_with_only_required_parameters(tmp_path, template):
-    make, notes = TEMPLATES[template]
-    params = make(tmp_path / "mine.csv")
-    pm.execute_notebook(
-        str(NB / f"{template}.ipynb"), str(tmp_path / "out.ipynb"), kernel_name="python3",
-        parameters={**params, "summary_path": str(tmp_path / "s.json")}, progress_bar=False,
-        cwd=str(tmp_path),
-    )  # fmt: skip
-    summary = json.loads((tmp_path / "s.json").read_text())
-    assert summary["data"]["rows"] > 0
-    shown = _shown(tmp_path / "out.ipynb")
-    for note in notes:  # each skipped section says which parameter turns it on
-        assert f"set {note} to turn on" in shown, note
-    if template == "model_performance":
-        assert any(w["code"] == "no_labels" for w in summary["warnings"])
-        assert "no label column" in shown
-
-
 def test_an_optional_column_named_explicitly_stays_an_error(tmp_path):
     params = _experiment_csv(tmp_path / "mine.csv")
     with pytest.raises(pm.PapermillExecutionError, match="SchemaError") as err:
@@ -111,7 +92,9 @@ def test_an_optional_column_named_explicitly_stays_an_error(tmp_path):
     assert "exposed_at" in str(err.value) and "time_col" in str(err.value)
 
 
-def test_the_same_through_aipm_nb_run(tmp_path, capsys):
+def test_templates_run_with_only_required_parameters(tmp_path, capsys):
+    """Each template, through `aipm-nb validate` and `aipm-nb run`, on a CSV with only the
+    required columns; each skipped section names the parameter that turns it on."""
     reports = []
     for template, (make, _) in sorted(TEMPLATES.items()):
         params = make(tmp_path / f"{template}.csv")
@@ -120,7 +103,15 @@ def test_the_same_through_aipm_nb_run(tmp_path, capsys):
     cfg = tmp_path / "reports.yml"
     cfg.write_text(yaml.safe_dump({"reports": reports}))
     assert main(["validate", str(cfg)]) == 0, capsys.readouterr().err
-    code = main(["run", str(cfg), "--out", str(tmp_path / "out"), "--run-id", "r", "--no-progress"])
+    code = main(["run", str(cfg), "--out", str(tmp_path / "out"), "--run-id", "r", "--jobs", "2",
+                 "--no-progress"])  # fmt: skip
     assert code == 0, capsys.readouterr()
-    for template in TEMPLATES:
-        assert (tmp_path / "out" / "r" / f"{template}.json").is_file()
+    for template, (_, notes) in TEMPLATES.items():
+        summary = json.loads((tmp_path / "out" / "r" / f"{template}.json").read_text())
+        assert summary["data"]["rows"] > 0
+        shown = _shown(tmp_path / "out" / "r" / f"{template}.ipynb")
+        for note in notes:
+            assert f"set {note} to turn on" in shown, (template, note)
+        if template == "model_performance":
+            assert any(w["code"] == "no_labels" for w in summary["warnings"])
+            assert "no label column" in shown
