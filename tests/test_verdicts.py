@@ -108,3 +108,20 @@ def test_index_colours_reports_by_verdict(tmp_path):
 @pytest.mark.parametrize("status", sorted(VERDICT_TONE))
 def test_every_verdict_status_has_a_tone(status):
     assert VERDICT_TONE[status] in {"good", "neutral", "bad"}
+
+
+def test_tables_for_people():
+    from aipm_nb.tables import readable
+
+    windows = pd.DataFrame({
+        "window": pd.to_datetime(["2024-01-01", "2024-01-08"]), "n": [1959, 4696],
+        "roc_auc": [0.6962, 0.716], "ci_lower": [0.661, 0.694], "ci_upper": [0.730, 0.738],
+        "partial": [True, False], "p_value": [0.0000004, 0.04567],
+    })  # fmt: skip
+    t = readable(windows, alpha=0.1)
+    assert list(t.columns) == ["rows", "ROC AUC", "90% CI", "partial", "p"]
+    assert t.index.name == "window" and list(t.index) == ["2024-01-01", "2024-01-08"]
+    assert t.iloc[0].tolist() == ["1,959", "0.696", "[0.661, 0.730]", "yes", "< 0.001"]
+    assert t.iloc[1]["p"] == "0.0457"
+    one = readable(pd.DataFrame({"precision": [0.402], "f1": [0.2861]}))
+    assert one.to_dict()["value"] == {"precision": "40.2%", "F1": "0.286"}

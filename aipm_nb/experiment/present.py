@@ -6,6 +6,7 @@ import pandas as pd
 
 from aipm_nb.experiment.results import ExperimentResult, MetricResult
 from aipm_nb.markup import html_text, md
+from aipm_nb.tables import format_p
 
 __all__ = ["metric_table", "power_table", "summary_markdown"]
 
@@ -110,8 +111,8 @@ def metric_table(res: ExperimentResult, *, segments: bool = False) -> pd.DataFra
             "abs. effect": f"{m.abs_effect:+.4g}",
             "rel. effect": f"{m.rel_effect:+.2%}",
             res.ci_label: f"{m.rel_ci_lower:+.2%} to {m.rel_ci_upper:+.2%}",
-            "p": f"{m.p_value:.3g}",
-            "adj. p": f"{m.p_value_adjusted:.3g}",
+            "p": format_p(m.p_value),
+            "adj. p": format_p(m.p_value_adjusted),
             "P(beat control)": f"{m.chance_to_beat_control:.1%}",
             "significant": "yes" if m.significant else "no",
         }
