@@ -189,14 +189,29 @@ def active_users_plot(result: Any, *, axes: Any = None) -> Any:
     ax, ax2 = axes
     ax.plot(daily.day, daily.dau, lw=0.6, alpha=0.5, label="DAU")
     ax.plot(daily.day, daily.dau.rolling(7, min_periods=1).mean(), lw=1.5, label="DAU (7-day mean)")
-    ax.step(weekly.week, weekly.wau, where="post", lw=1.2, label="WAU (ISO week)")
-    ax.step(monthly.month, monthly.mau, where="post", lw=1.2, label="MAU (month)")
+    # WAU / MAU as one point per period (at its start), so the latest, still running, period is
+    # a hollow marker rather than a sliver of a step
+    for frame, col, label in ((weekly, "wau", "WAU (ISO week)"), (monthly, "mau", "MAU (month)")):
+        x = frame.iloc[:, 0]
+        line = ax.plot(x, frame[col], marker="o", ms=3, lw=1.2, label=label)[0]
+        if "complete" in frame and not frame.complete.iloc[-1]:
+            ax.plot(
+                x.iloc[-1:],
+                frame[col].iloc[-1:],
+                marker="o",
+                ms=6,
+                mfc="white",
+                color=line.get_color(),
+                ls="none",
+            )
+    ax.set_ylabel("users")
     ax.set_title("Active users")
     ax.legend(frameon=False, fontsize=8)
     ax.grid(alpha=0.3)
     m = monthly[monthly.complete]
     ax2.bar(m.month.dt.strftime("%Y-%m"), m.stickiness * 100, color="#0969da")
-    ax2.set_title("Stickiness: average DAU / MAU (%)")
+    ax2.set_title("Stickiness: avg DAU / MAU, complete months", fontsize=10)
+    ax2.set_ylabel("%")
     ax2.tick_params(axis="x", rotation=45, labelsize=8)
     return axes
 
@@ -224,6 +239,7 @@ def lifecycle_plot(result: Any, *, ax: Any = None) -> Any:
     ax.set_xticks(
         x[::step], [f"{d:%Y-%m-%d}" for d in table.index[::step]], rotation=45, fontsize=8
     )
+    ax.set_ylabel("users (dormant below 0)")
     ax.set_title("Lifecycle: users by status per period")
     ax.legend(frameon=False, ncols=4, fontsize=8)
     return ax
@@ -243,8 +259,13 @@ def revenue_plot(ltv: pd.DataFrame, *, ax: Any = None, max_lines: int = 12) -> A
             label=f"{cohort:%Y-%m-%d}",
         )
     ax.set_xlabel("periods since first activity")
-    ax.set_ylabel("cumulative revenue per user")
-    ax.set_title("Revenue per cohort user (LTV curve)")
+    ax.set_ylabel("cumulative revenue per cohort user")
+    shown = (
+        f"the latest {len(rows)} of {len(ltv)} cohorts"
+        if len(ltv) > len(rows)
+        else f"all {len(rows)} cohorts"
+    )
+    ax.set_title(f"Revenue per cohort user (LTV curve): {shown}")
     ax.legend(frameon=False, fontsize=7, ncols=2)
     ax.grid(alpha=0.3)
     return ax

@@ -30,7 +30,7 @@ class ActiveUsers(Result):
 
     Attributes:
         daily: ``day``, ``dau``.
-        weekly: ``week`` (Monday), ``wau``.
+        weekly: ``week`` (Monday), ``wau``, ``complete`` (the data covers the whole week).
         monthly: ``month``, ``mau``, ``avg_dau``, ``stickiness`` (average DAU / MAU) and
             ``complete`` (the month has ended).
     """
@@ -96,6 +96,7 @@ def active_users(events: Events) -> ActiveUsers:
     monthly["avg_dau"] = (monthly.month.map(dau_sum) / covered.where(covered > 0)).astype(float)
     monthly["stickiness"] = monthly.avg_dau / monthly.mau
     monthly["complete"] = (monthly.month >= first) & (month_end <= end)
+    weekly["complete"] = (weekly.week >= first) & (weekly.week + pd.Timedelta(days=7) <= end)
     return ActiveUsers(daily, weekly, monthly)
 
 
