@@ -23,6 +23,7 @@ __all__ = [
     "reliability_diagram",
     "retention_curves",
     "retention_heatmap",
+    "retention_small_multiples",
     "revenue_plot",
     "roc_pr_curves",
     "score_distributions",
@@ -154,6 +155,50 @@ def retention_heatmap(result: Any, *, ax: Any = None) -> Any:
     ax.set_title(f"{result.retention_type!r} retention by {result.period} cohort")
     ax.tick_params(axis="y", labelsize=8)
     return ax
+
+
+def retention_small_multiples(result: Any, *, n: int = 6, axes: Any = None) -> Any:
+    """The latest ``n`` cohorts' retention curves (complete periods only), each against the
+    size-weighted average curve of all cohorts.
+    """
+    ret = result.retention
+    keep = ret[ret.notna().sum(axis=1) >= 2].iloc[-n:]
+    if axes is None:
+        cols = min(3, max(1, len(keep)))
+        rows = max(1, -(-len(keep) // cols))
+        _, axes = plt.subplots(
+            rows,
+            cols,
+            figsize=(3.6 * cols, 2.6 * rows),
+            layout="constrained",
+            sharey=True,
+            squeeze=False,
+        )
+    flat = list(np.ravel(axes))
+    avg = result.average.retention * 100
+    for ax, (cohort, row) in zip(flat, keep.iterrows(), strict=False):
+        ax.plot(avg.index, avg.to_numpy(), color=NEUTRAL, lw=1, ls="--", label="average")
+        ax.plot(
+            row.index,
+            row.to_numpy(dtype=float) * 100,
+            color="#0969da",
+            lw=1.8,
+            marker="o",
+            ms=3,
+            label="cohort",
+        )
+        ax.set_title(
+            f"{cohort:%Y-%m-%d} ({int(result.cohorts.set_index('cohort')['size'][cohort]):,})",
+            fontsize=9,
+        )
+        ax.set_xlabel(f"{result.period}s since first", fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in flat[len(keep) :]:
+        ax.set_axis_off()
+    if len(keep):
+        flat[0].set_ylabel("retained (%)")
+        flat[0].legend(frameon=False, fontsize=7)
+    return axes
 
 
 def retention_curves(comparison: Any = None, *, result: Any = None, ax: Any = None) -> Any:
