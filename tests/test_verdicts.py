@@ -125,3 +125,17 @@ def test_tables_for_people():
     assert t.iloc[1]["p"] == "0.0457"
     one = readable(pd.DataFrame({"precision": [0.402], "f1": [0.2861]}))
     assert one.to_dict()["value"] == {"precision": "40.2%", "F1": "0.286"}
+
+
+def test_metric_units_in_the_ab_table(experiment_df):
+    from aipm_nb.experiment import metric_table
+
+    metrics = [
+        {"name": "revenue", "type": "mean", "column": "revenue", "unit": "$"},
+        {"name": "latency", "type": "mean", "column": "latency_ms", "unit": "ms",
+         "guardrail": True, "direction": "decrease"},
+    ]  # fmt: skip
+    t = metric_table(analyze_experiment(experiment_df, metrics))
+    assert t.loc["revenue", "control mean"].startswith("$")
+    assert t.loc["revenue", "abs. effect"][:2] in {"+$", "-$"}
+    assert t.loc["latency (guardrail)", "variant mean"].endswith(" ms")

@@ -156,6 +156,7 @@ def _metric_result(
         segment=segment[0] if segment else None,
         segment_value=segment[1] if segment else None,
         small_sample=small_sample,
+        unit=m.unit,
     )
 
 

@@ -48,6 +48,24 @@ class MetricResult(Result):
     segment: str | None = None
     segment_value: str | None = None
     small_sample: bool = False  # an arm below min_units_per_arm: the verdict uses abs_p_value
+    unit: str | None = None  # of the metric's values (tables show it)
+
+    def with_unit(self, value: float, *, signed: bool = False) -> str:
+        """``value`` with the metric's unit: ``$20.33``, ``318.7 ms``.
+
+        Examples:
+            >>> m = MetricResult("rev", "mean", "t", 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1,
+            ...                  False, False, False, unit="$")
+            >>> m.with_unit(20.333), m.with_unit(0.4729, signed=True)
+            ('$20.33', '+$0.4729')
+        """
+        number = f"{abs(value):.4g}" if signed else f"{value:.4g}"
+        sign = ("+" if value >= 0 else "-") if signed else ""
+        if not self.unit:
+            return f"{value:+.4g}" if signed else number
+        if self.unit in CURRENCIES:
+            return f"{sign}{self.unit}{number}"
+        return f"{sign}{number} {self.unit}"
 
     @property
     def verdict_p_value(self) -> float:
@@ -72,6 +90,9 @@ class MetricResult(Result):
         """The DESIGN section 5 keys of one metric row."""
         return {k: jsonable(getattr(self, k)) for k in METRIC_KEYS}
 
+
+#: Units written before the number.
+CURRENCIES = ("$", "€", "£", "¥")
 
 #: Keys of one ``result.metrics`` row of the JSON summary (DESIGN section 5).
 METRIC_KEYS = (

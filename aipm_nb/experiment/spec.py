@@ -31,6 +31,8 @@ class Metric:
         guardrail: Watched for harm, left out of the multiple-testing family.
         direction: ``"increase"`` if higher is better, ``"decrease"`` if lower is better.
         primary: The metric a "ship" decision rests on.
+        unit: Shown with means and absolute effects in tables: a currency sign (``"$"``,
+            ``"€"``, ``"£"``) goes before the number, anything else (``"ms"``) after it.
     """
 
     name: str
@@ -42,6 +44,7 @@ class Metric:
     guardrail: bool = False
     direction: str = "increase"
     primary: bool = False
+    unit: str | None = None
 
     @property
     def columns(self) -> list[str]:
