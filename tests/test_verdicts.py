@@ -139,3 +139,13 @@ def test_metric_units_in_the_ab_table(experiment_df):
     assert t.loc["revenue", "control mean"].startswith("$")
     assert t.loc["revenue", "abs. effect"][:2] in {"+$", "-$"}
     assert t.loc["latency (guardrail)", "variant mean"].endswith(" ms")
+
+
+def test_index_headline_leaves_the_decision_to_the_verdict_chip(experiment_df):
+    from aipm_nb.reports.html import headline
+
+    metrics = [{"name": "conversion", "type": "proportion", "column": "converted"}]
+    d = analyze_experiment(experiment_df, metrics).to_dict()
+    assert not any(h.startswith("→") for h in headline({"kind": "ab_test", "result": d}))
+    del d["verdict"]  # a summary written before verdicts existed
+    assert headline({"kind": "ab_test", "result": d})[-1] == "→ ship"

@@ -88,7 +88,8 @@ def headline(summary: Mapping[str, Any]) -> list[str]:
             if primary:
                 best = max(primary, key=lambda m: m.get("rel_effect") or 0)
                 out.append(f"{best['variant']} {best['rel_effect']:+.1%} {best['metric']}")
-            out.append(f"→ {dec.get('recommendation', '?').replace('_', ' ')}")
+            if not res.get("verdict"):  # newer summaries show it as the verdict chip
+                out.append(f"→ {dec.get('recommendation', '?').replace('_', ' ')}")
             if res.get("srm", {}).get("mismatch"):
                 out.append("sample ratio mismatch")
         elif kind == "cohort":
