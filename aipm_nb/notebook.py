@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+import ibis.expr.types as ir
+
 from aipm_nb.markup import md
 from aipm_nb.resources import template_path
 from aipm_nb.results import Result
@@ -109,14 +111,16 @@ def use_if_present(
         {'time_col': 'y'}
     """
     defaults = _defaults(kind)
-    columns = set(open_source(source, table=table, name="table").table.columns)
+    # the schema is all this needs (no row count: that would be one more scan of the source)
+    t = open_source(source, table=table, name="table", allow_empty=True).table
+    columns = set(t.columns)
     values: dict[str, Any] = dict(parameters)
     skipped: dict[str, str] = {}
     for name, value in parameters.items():
         if name not in OPTIONAL[kind] or value != defaults.get(name) or not value:
             continue
         if name == "adoption_event":
-            missing = _missing_event(source, table, event_col, value, columns)
+            missing = _missing_event(t, event_col, value)
         else:
             wanted = value if isinstance(value, list) else [value]
             missing = ", ".join(repr(c) for c in wanted if c not in columns)
@@ -129,11 +133,8 @@ def use_if_present(
     return OptionalColumns(kind, values, skipped)
 
 
-def _missing_event(
-    source: Any, table: str | None, event_col: str, event: str, columns: set[str]
-) -> str:
-    if event_col not in columns:
+def _missing_event(t: ir.Table, event_col: str, event: str) -> str:
+    if event_col not in t.columns:
         return f"column {event_col!r}"
-    t = open_source(source, table=table, name="table").table
     found = int(t.filter(t[event_col].cast("string") == event).limit(1).count().to_pandas())
     return "" if found else f"event {event!r} in column {event_col!r}"

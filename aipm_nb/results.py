@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from aipm_nb.markup import html_text
+from aipm_nb.markup import html_text, md
 
 __all__ = [
     "NULL_SEGMENT",
@@ -186,11 +186,17 @@ class Verdict(Result):
         return {"status": self.status, "reasons": list(self.reasons)}
 
     def markdown(self) -> str:
-        """The verdict as the first lines of an executive summary (reasons escaped by the
-        caller: they are built from `markup.md` text).
+        r"""The verdict as the first lines of an executive summary. Reasons are plain text (they
+        name columns, segments and metrics from the data) and are escaped here.
+
+        Examples:
+            >>> print(Verdict("watch", ("drift of <b>x_y</b>",)).markdown())
+            ### Verdict: WATCH
+            <BLANKLINE>
+            - drift of &lt;b&gt;x\_y&lt;/b&gt;
         """
         head = f"### Verdict: {self.status.replace('_', ' ').upper()}"
-        return "\n".join([head, "", *(f"- {r}" for r in self.reasons)])
+        return "\n".join([head, "", *(f"- {md(r)}" for r in self.reasons)])
 
 
 def warning(code: WarningCode, message: str) -> dict[str, str]:

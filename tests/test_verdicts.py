@@ -149,3 +149,19 @@ def test_index_headline_leaves_the_decision_to_the_verdict_chip(experiment_df):
     assert not any(h.startswith("→") for h in headline({"kind": "ab_test", "result": d}))
     del d["verdict"]  # a summary written before verdicts existed
     assert headline({"kind": "ab_test", "result": d})[-1] == "→ ship"
+
+
+def test_verdict_reasons_are_escaped_in_the_summary():
+    """A column name from the data reaches the verdict's reasons: it must not become HTML."""
+    rng = np.random.default_rng(3)
+    n = 2000
+    evil = "<img src=x onerror=alert(1)>"
+    df = pd.DataFrame({
+        "score": rng.random(n), "label": rng.integers(0, 2, n),
+        "event_time": pd.date_range("2024-01-01", periods=n, freq="h"),
+        evil: np.r_[rng.normal(0, 1, n // 2), rng.normal(3, 1, n // 2)],  # major drift
+    })  # fmt: skip
+    res = model.analyze_model(df, feature_cols=[evil])
+    assert any(evil in r for r in res.verdict.reasons)  # plain text in the JSON
+    text = model.summary_markdown(res)
+    assert "<img" not in text and "&lt;img" in text
