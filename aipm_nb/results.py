@@ -176,11 +176,6 @@ class Verdict(Result):
     status: VerdictStatus
     reasons: tuple[str, ...] = ()
 
-    @property
-    def tone(self) -> str:
-        """``good``, ``neutral`` or ``bad``."""
-        return VERDICT_TONE[self.status]
-
     def to_dict(self) -> dict[str, Any]:
         """``{"status", "reasons"}``."""
         return {"status": self.status, "reasons": list(self.reasons)}

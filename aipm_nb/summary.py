@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import os
 import types
 from collections.abc import Mapping, Sequence
@@ -15,6 +14,7 @@ from aipm_nb import config
 from aipm_nb.errors import ParameterError
 from aipm_nb.files import atomic_write
 from aipm_nb.reports.redaction import redact
+from aipm_nb.results import jsonable
 
 __all__ = [
     "KINDS",
@@ -86,17 +86,8 @@ def notebook_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def json_safe(v: Any) -> Any:
-    """JSON-safe copy: NaN / infinity become None, numpy scalars Python numbers."""
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if isinstance(v, Mapping):
-        return {str(k): json_safe(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [json_safe(x) for x in v]
-    if hasattr(v, "item") and callable(v.item):  # numpy scalars
-        return json_safe(v.item())
-    return v
+#: The one JSON-safe converter (`aipm_nb.results.jsonable`), under its older name.
+json_safe = jsonable
 
 
 def build_summary(

@@ -18,7 +18,7 @@ import pandas as pd
 from aipm_nb import config
 from aipm_nb.results import ci_label
 
-__all__ = ["HEADERS", "format_p", "readable"]
+__all__ = ["HEADERS", "format_p", "p_equals", "readable"]
 
 #: Column headers people read (the rest: underscores become spaces).
 HEADERS = {
@@ -93,6 +93,17 @@ def format_p(p: float) -> str:
     if p is None or math.isnan(p):
         return "–"
     return "< 0.001" if p < 0.001 else f"{p:.3g}"
+
+
+def p_equals(p: float, name: str = "p") -> str:
+    """``p = 0.0123`` or ``p < 0.001``: a p-value inside a sentence.
+
+    Examples:
+        >>> p_equals(0.01234), p_equals(1e-9, "adjusted p")
+        ('p = 0.0123', 'adjusted p < 0.001')
+    """
+    text = format_p(p)
+    return f"{name} {text}" if text.startswith("<") else f"{name} = {text}"
 
 
 def _cell(column: str, value: Any) -> str:

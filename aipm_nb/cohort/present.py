@@ -10,6 +10,7 @@ from aipm_nb.cohort.retention import CohortResult
 from aipm_nb.cohort.segments import RetentionComparison
 from aipm_nb.markup import html_text, md
 from aipm_nb.results import ci_label
+from aipm_nb.tables import p_equals
 
 __all__ = ["summary_markdown"]
 
@@ -50,7 +51,7 @@ def summary_markdown(
             d = tests.loc[kk]
             ci = (
                 f"{ci_label(res.alpha)} {d.ci_lower * 100:+.0f} to {d.ci_upper * 100:+.0f} pts,"
-                f" p = {d.p_value:.2g}"
+                f" {p_equals(d.p_value)}"
             )
             if comparison.segment.startswith("adopted "):
                 x, y = f"Adopters of {md(comparison.segment[8:])}", "non-adopters"
@@ -76,12 +77,12 @@ def summary_markdown(
                 lines.append(
                     f"By {md(comparison.segment)} at {unit} {k}: best {md(best.segment.iloc[-1])} "
                     f"({best.retention.iloc[-1]:.0%}), worst {md(best.segment.iloc[0])} "
-                    f"({best.retention.iloc[0]:.0%}); chi-square p = {tests.p_value[k]:.2g}."
+                    f"({best.retention.iloc[0]:.0%}); chi-square {p_equals(tests.p_value[k])}."
                 )
             elif len(best):
                 lines.append(
                     f"By {md(comparison.segment)} at {unit} {k}: no detectable difference "
-                    f"between segments (chi-square p = {tests.p_value[k]:.2g})."
+                    f"between segments (chi-square {p_equals(tests.p_value[k])})."
                 )
     lines.append(
         f"{res.users:,} users in {len(res.cohorts)} "

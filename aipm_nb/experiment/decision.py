@@ -9,6 +9,7 @@ from aipm_nb import stats as st
 from aipm_nb.experiment.results import Decision, MetricResult, PowerResult
 from aipm_nb.experiment.spec import Metric, primary_metric
 from aipm_nb.results import ci_label
+from aipm_nb.tables import p_equals
 
 __all__ = ["decide"]
 
@@ -44,7 +45,7 @@ def decide(
             kind = "guardrail" if r.guardrail else "metric"
             reasons.append(
                 f"{r.variant} harms {kind} {r.metric}: {r.rel_effect:+.2%} ({ci} "
-                f"{r.rel_ci_lower:+.2%} to {r.rel_ci_upper:+.2%}, p = {r.verdict_p_value:.3g})."
+                f"{r.rel_ci_lower:+.2%} to {r.rel_ci_upper:+.2%}, {p_equals(r.verdict_p_value)})."
             )
         return Decision("do_not_ship", tuple(reasons), harmed[0].variant)
     prim = primary_metric(metrics)
@@ -53,8 +54,8 @@ def decide(
         best = max(wins, key=lambda r: abs(r.rel_effect))
         reasons.append(
             f"{best.variant} improves the primary metric {best.metric} by {best.rel_effect:+.2%} "
-            f"({ci} {best.rel_ci_lower:+.2%} to {best.rel_ci_upper:+.2%}, adjusted p = "
-            f"{best.p_value_adjusted:.3g})."
+            f"({ci} {best.rel_ci_lower:+.2%} to {best.rel_ci_upper:+.2%}, "
+            f"{p_equals(best.p_value_adjusted, 'adjusted p')})."
         )
         guards = [r for r in results if r.guardrail and r.variant == best.variant]
         if guards:

@@ -32,7 +32,7 @@ def render_html(res: ExperimentResult) -> str:
             f"<td>{html_text(m.variant)}</td><td>{m.control_mean:.4g}</td>"
             f"<td>{m.variant_mean:.4g}</td><td><b>{m.rel_effect:+.2%}</b></td>"
             f"<td>{m.rel_ci_lower:+.2%} … {m.rel_ci_upper:+.2%}</td>"
-            f"<td>{m.p_value:.3g}</td><td>{m.p_value_adjusted:.3g}</td>"
+            f"<td>{format_p(m.p_value)}</td><td>{format_p(m.p_value_adjusted)}</td>"
             f"<td>{m.chance_to_beat_control:.1%}</td><td>{sig}</td></tr>"
         )
     srm = res.srm
@@ -69,7 +69,7 @@ def summary_markdown(res: ExperimentResult) -> str:
         name = md(m.metric) + (" (guardrail)" if m.guardrail else "")
         lines.append(
             f"| {name} | {md(m.variant)} | **{m.rel_effect:+.2%}** | {m.rel_ci_lower:+.2%} to "
-            f"{m.rel_ci_upper:+.2%} | {m.p_value_adjusted:.3g} | {verdict} |"
+            f"{m.rel_ci_upper:+.2%} | {format_p(m.p_value_adjusted)} | {verdict} |"
         )
     n = ", ".join(f"{md(k)}: {v:,}" for k, v in res.srm.counts.items())
     lines += [

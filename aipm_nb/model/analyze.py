@@ -305,7 +305,8 @@ def _label_metrics(
     by_period = classifier_sums(t.mutate(__g=is_cur), "__g", threshold=threshold)
     sums = {k: s for k, (_, s) in by_period.items() if s.positives + s.negatives > 0}
     metrics = None
-    if whole and (total := next(iter(whole.values()))[1]).positives + total.negatives > 0:
+    ((_, total),) = whole.values()  # one group: every row
+    if total.positives + total.negatives > 0:
         if total.positives == 0 or total.negatives == 0:
             cls = "positive" if total.positives else "negative"
             ap = "1.0 (every row is positive)" if cls == "positive" else "undefined"
