@@ -29,6 +29,7 @@ TEMPLATES = {
     "ab_test": "ab_test_evaluation",
     "cohort": "cohort_analysis",
     "model_performance": "model_performance",
+    "kpi": "kpi_monitoring",
 }
 
 #: Optional parameters of each template and the section each turns on.
@@ -47,6 +48,7 @@ OPTIONAL: dict[str, dict[str, str]] = {
         "segment_cols": "the segment breakdown",
         "feature_cols": "feature drift",
     },
+    "kpi": {"segment_col": "the drill-down by segment"},
 }
 
 

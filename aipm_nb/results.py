@@ -151,11 +151,15 @@ VerdictStatus = Literal[
     "improving",
     "flat",
     "declining",  # cohorts
+    "on_track",
+    "alert",  # KPI monitoring (and "watch")
     "insufficient_data",
 ]
 #: How the index colours each status: good, neutral or bad news.
 VERDICT_TONE = {
     "ship": "good",
+    "on_track": "good",
+    "alert": "bad",
     "healthy": "good",
     "improving": "good",
     "keep_running": "neutral",

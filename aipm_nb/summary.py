@@ -26,7 +26,7 @@ __all__ = [
     "write_summary",
 ]
 
-KINDS = ("cohort", "ab_test", "model_performance")
+KINDS = ("cohort", "ab_test", "model_performance", "kpi")
 
 #: Keys every ``result`` object of a kind has (DESIGN section 5); results may add more.
 RESULT_KEYS: dict[str, frozenset[str]] = {
@@ -35,6 +35,7 @@ RESULT_KEYS: dict[str, frozenset[str]] = {
     "model_performance": frozenset(
         {"n", "n_labelled", "metrics", "calibration", "segments", "drift", "verdict"}
     ),
+    "kpi": frozenset({"period", "kpis", "segments", "series", "verdict"}),
 }
 
 

@@ -53,6 +53,14 @@ EVENTS_TRUTH: dict[str, Any] = {
     "adopter_lift": 0.08,
     "purchase_rate": {"free": 0.04, "pro": 0.10},  # per session
     "revenue_lognormal": (3.0, 0.8),  # mu, sigma of a purchase's revenue
+    # a KPI incident (the weekly-kpis report must alert on it, and on nothing else): in the
+    # last complete week a payment bug on Android loses this share of its purchases
+    "kpi_incident": {
+        "week": "2024-06-24",
+        "platform": "android",
+        "event": "purchase",
+        "lost_share": 0.8,
+    },  # fmt: skip
 }
 
 
@@ -172,8 +180,24 @@ def generate_events(n_users: int = 6000, *, seed: int = 7) -> pd.DataFrame:
             "country": country[ev_user],
         }
     )
+    df = _kpi_incident(df, t["kpi_incident"], seed)
     df = df.sort_values(["event_time", "user_id"], kind="stable", ignore_index=True)
     return df
+
+
+def _kpi_incident(df: pd.DataFrame, incident: dict[str, Any], seed: int) -> pd.DataFrame:
+    """Drop ``lost_share`` of one event on one platform in one week (its own random stream, so
+    every other row is the same with or without the incident).
+    """
+    start = pd.Timestamp(incident["week"])
+    hit = (
+        (df.event_name == incident["event"])
+        & (df.platform == incident["platform"])
+        & (df.event_time >= start)
+        & (df.event_time < start + pd.Timedelta(days=7))
+    ).to_numpy()
+    lost = hit & (np.random.default_rng(seed + 1_000).random(len(df)) < incident["lost_share"])
+    return df[~lost]
 
 
 EXPERIMENT_TRUTH: dict[str, Any] = {

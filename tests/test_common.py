@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from aipm_nb import cohort, experiment, model, summary
+from aipm_nb import cohort, experiment, kpi, model, summary
 from aipm_nb.errors import DataError, ParameterError, SchemaError
 from aipm_nb.experiment.results import Decision, MetricResult, PowerResult
 from aipm_nb.model.metrics import RegressionMetrics, ThresholdChoice
@@ -59,6 +59,16 @@ ANALYSES: dict[str, tuple[Callable[[Any], Result], Callable[[], pd.DataFrame], s
             }
         ),
         "score",
+    ),
+    "kpi": (
+        lambda src: kpi.monitor_kpis(src, [{"name": "users", "type": "users"}]),
+        lambda: pd.DataFrame(
+            {
+                "user_id": [1, 2, 1],
+                "event_time": pd.to_datetime(["2024-01-01", "2024-01-09", "2024-01-16"]),
+            }
+        ),
+        "event_time",
     ),
 }
 
@@ -117,6 +127,7 @@ PUBLIC_RESULTS = [
     ThresholdChoice,
     RegressionMetrics,
     ReportResult,
+    kpi.KpiResult,
 ]
 
 

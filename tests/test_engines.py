@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import FEATURES, METRICS, assert_close
 
-from aipm_nb import cohort, experiment, model
+from aipm_nb import cohort, experiment, kpi, model
 
 pytestmark = pytest.mark.slow
 
@@ -66,3 +66,15 @@ def test_model(engine):
     assert_close(other.to_dict(), duck.to_dict())
     assert_close(other.windows.drop(columns="window").to_dict("list"),
                  duck.windows.drop(columns="window").to_dict("list"))  # fmt: skip
+
+
+def test_kpi(engine):
+    from test_kpi import SAMPLE_KPIS
+
+    opts = dict(segment_col="platform")
+    other = kpi.monitor_kpis(engine, SAMPLE_KPIS, table="events", predictions_source=engine,
+                             predictions_table="predictions", **opts)  # fmt: skip
+    duck = kpi.monitor_kpis("sample:events", SAMPLE_KPIS, predictions_source="sample:predictions",
+                            **opts)  # fmt: skip
+    assert_close(other.to_dict(), duck.to_dict())
+    assert other.alerts() == duck.alerts() == ["Purchase rate"]

@@ -64,7 +64,44 @@ def _predictions_csv(path):
     return {"source": str(path), "score_col": "p", "time_col": "scored_at"}
 
 
+def _kpi_csv(path):
+    """An export as a user writes it: spaces in column names, text timestamps, null user ids,
+    a heavy-tailed order value with nulls."""
+    rng = np.random.default_rng(24)
+    n = 6000
+    when = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 84 * 86400, n), unit="s")
+    action = rng.choice(["visit", "visit", "visit", "checkout"], n)
+    value = np.where(action == "checkout", np.round(rng.pareto(1.5, n) * 20, 2), np.nan)
+    customer = rng.integers(0, 900, n).astype(float)
+    customer[rng.random(n) < 0.02] = np.nan
+    pd.DataFrame(
+        {
+            "Customer ID": customer,
+            "Event Timestamp": when.strftime("%Y-%m-%d %H:%M:%S"),
+            "Action": action,
+            "Order Value": value,
+        }
+    ).to_csv(path, index=False)
+    return {
+        "source": str(path),
+        "user_col": "Customer ID",
+        "time_col": "Event Timestamp",
+        "event_col": "Action",
+        "kpis": [
+            {"name": "Active customers", "type": "users"},
+            {
+                "name": "Checkout rate",
+                "type": "rate",
+                "numerator": "checkout",
+                "denominator": "visit",
+            },
+            {"name": "Revenue", "type": "sum", "column": "Order Value", "events": "checkout"},
+        ],  # fmt: skip
+    }
+
+
 TEMPLATES = {
+    "kpi_monitoring": (_kpi_csv, ["`segment_col=`"]),
     "ab_test_evaluation": (_experiment_csv, ["`time_col=`", "`segment_cols=`"]),
     "cohort_analysis": (_events_csv, ["`segment_col=`", "`adoption_event=`", "`revenue_col=`"]),
     "model_performance": (_predictions_csv, ["`label_col=`"]),
@@ -115,3 +152,8 @@ def test_templates_run_with_only_required_parameters(tmp_path, capsys):
         if template == "model_performance":
             assert any(w["code"] == "no_labels" for w in summary["warnings"])
             assert "no label column" in shown
+        if template == "kpi_monitoring":  # the sample's predictions never join a user's events
+            assert summary["data"]["prediction_rows"] == 0
+            assert [k["name"] for k in summary["result"]["kpis"]] == [
+                "Active customers", "Checkout rate", "Revenue"]  # fmt: skip
+            assert any(w["code"] == "null_ids" for w in summary["warnings"])

@@ -80,7 +80,18 @@ def _model(p: Mapping[str, Any]) -> None:
     analyze_model(p["source"], **_kwargs(analyze_model, p, **optional.values))
 
 
+def _kpi(p: Mapping[str, Any]) -> None:
+    from aipm_nb.kpi import monitor_kpis, paired_predictions
+
+    optional = _optional("kpi", p)
+    kwargs = _kwargs(monitor_kpis, p, **optional.values)
+    kwargs["predictions_source"] = paired_predictions(p["source"], p.get("predictions_source"))
+    kwargs.pop("kpis", None)
+    monitor_kpis(p["source"], p["kpis"], **kwargs)
+
+
 _RUNS: dict[str, Callable[[Mapping[str, Any]], None]] = {
+    "kpi": _kpi,
     "ab_test": _ab_test,
     "cohort": _cohort,
     "model_performance": _model,

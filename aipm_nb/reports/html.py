@@ -102,6 +102,19 @@ def headline(summary: Mapping[str, Any]) -> list[str]:
             if k is not None:
                 out.append(f"{period}-{k} retention {_pct(avg[k])}")
             out.append(f"{len(res.get('cohorts', []))} cohorts")
+        elif kind == "kpi":
+            kpis = res.get("kpis") or []
+            alerts = [k["name"] for k in kpis if k.get("status") == "alert"]
+            if alerts:
+                out.append(
+                    f"{len(alerts)} alert{'s' if len(alerts) > 1 else ''}: " + ", ".join(alerts)
+                )
+            else:
+                out.append("no alerts")
+            watch = sum(k.get("status") == "watch" for k in kpis)
+            if watch:
+                out.append(f"{watch} to watch")
+            out.append(f"{len(kpis)} KPIs")
         elif kind == "model_performance":
             m = res.get("metrics") or {}
             if m.get("roc_auc") is not None:
