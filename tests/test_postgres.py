@@ -27,14 +27,19 @@ def test_notebooks_through_runner_with_env_url(pg_url, tmp_path, monkeypatch, ca
     monkeypatch.setenv("AIPM_TEST_PG_URL", pg_url)
     local = yaml.safe_load((ROOT / "reports.yml").read_text())["reports"]
     tables = {"cohort_analysis": "events", "ab_test_evaluation": "experiment",
-              "model_performance": "predictions"}  # fmt: skip
+              "model_performance": "predictions", "kpi_monitoring": "events"}  # fmt: skip
     reports = []
     for r in local:
         stem = r["notebook"].split("/")[-1].removesuffix(".ipynb")
         params = {**r["parameters"], "source": "env:AIPM_TEST_PG_URL", "table": tables[stem]}
+        if "predictions_source" in params:  # the KPI report reads a second table
+            params |= {"predictions_source": "env:AIPM_TEST_PG_URL",
+                       "predictions_table": "predictions"}  # fmt: skip
         reports.append({"name": f"pg-{r['name']}", "notebook": str(ROOT / r["notebook"]),
                         "parameters": params})  # fmt: skip
         local_params = {**r["parameters"], "source": str(ROOT / r["parameters"]["source"])}
+        if "predictions_source" in local_params:
+            local_params["predictions_source"] = str(ROOT / r["parameters"]["predictions_source"])
         reports.append({"name": r["name"], "notebook": str(ROOT / r["notebook"]),
                         "parameters": local_params})  # fmt: skip
     cfg = tmp_path / "reports.yml"

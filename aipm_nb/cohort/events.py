@@ -54,6 +54,7 @@ class Events:
     rows: int
     last_event: pd.Timestamp
     warnings: tuple[dict[str, str], ...] = ()
+    first_event: pd.Timestamp | None = None
 
     def bounded(self, as_of: pd.Timestamp) -> Events:
         """The same events without those at or after ``as_of`` (local time)."""
@@ -157,6 +158,7 @@ def prepare_events(
             null_ids=user.isnull().sum(),
             future=(ts > now).sum(),
             last=ts.max(where=user.notnull() & (ts <= now)),
+            first=ts.min(where=user.notnull() & (ts <= now)),
         )
         .to_pandas()
         .iloc[0]
@@ -204,6 +206,7 @@ def prepare_events(
         int(stats.rows),
         pd.Timestamp(stats["last"]),
         tuple(warnings),
+        pd.Timestamp(stats["first"]),
     )
 
 

@@ -25,6 +25,7 @@ from aipm_nb.cohort.events import (
 )
 from aipm_nb.errors import DataError, ParameterError
 from aipm_nb.kpi.engine import event_aggregates, kpi_values, model_aggregates
+from aipm_nb.kpi.format import format_value
 from aipm_nb.kpi.spec import Kpi, parse_kpis
 from aipm_nb.results import NULL_SEGMENT, Result, Verdict, jsonable
 from aipm_nb.stats.drift import psi_status
@@ -55,27 +56,6 @@ def paired_predictions(source: Any, predictions_source: Any) -> Any:
 
 #: Fewer complete baseline buckets than this: ``insufficient_history``.
 MIN_BASELINE = 4
-
-
-def format_value(kpi_type: str, x: Any) -> str:
-    """A KPI value as a reader expects it: rates in %, model metrics to 3 decimals, counts
-    with thousands separators.
-
-    Examples:
-        >>> format_value("rate", 0.1234), format_value("users", 1234.0), format_value("ece", 0.04)
-        ('12.3%', '1,234', '0.040')
-        >>> format_value("mean", 2.3456), format_value("rate", float("nan"))
-        ('2.35', '–')
-    """
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if kpi_type == "rate":
-        return f"{x:.1%}"
-    if kpi_type in ("roc_auc", "ece", "psi"):
-        return f"{x:.3f}"
-    if kpi_type in ("count", "users"):
-        return f"{x:,.0f}"
-    return f"{x:,.2f}" if abs(x) < 1e6 else f"{x:,.0f}"
 
 
 @dataclass(frozen=True)
@@ -516,15 +496,15 @@ def _event_kpis(
     rows = ev.rows
     ev, ev_as_of = resolve_as_of(ev, as_of)
     t = ev.table
-    first = pd.Timestamp(t.aggregate(lo=t["__ts"].min()).to_pandas().lo.iloc[0])
-    if pd.isna(first):
+    first = ev.first_event  # an explicit as_of before it leaves no events
+    if first is None or pd.isna(first) or first >= ev_as_of:
         raise DataError(f"{ev.label} has no events before as_of {ev_as_of}", table=ev.label)
     buckets = _buckets(first, ev_as_of, period)
-    agg, sets, cols = event_aggregates(t, ev_kpis, event_col if needs_events else None)
+    agg, sets, cols = event_aggregates(t, ev_kpis, event_col if needs_events else None, period)
     if segment_col:
         t = t.mutate(__seg=t[segment_col].cast("string").fill_null(NULL_SEGMENT))
         seg_agg, _, _ = event_aggregates(
-            t, ev_kpis, event_col if needs_events else None, by=["__seg"]
+            t, ev_kpis, event_col if needs_events else None, period, by=["__seg"]
         )
     for k in ev_kpis:
         overall = _score(_fill(kpi_values(agg, k, sets, cols), buckets, k), k, cfg)
@@ -735,7 +715,7 @@ def _scorecard(specs: Sequence[Kpi], ser: pd.DataFrame) -> pd.DataFrame:
 def _with_verdict(res: KpiResult) -> KpiResult:
     from dataclasses import replace
 
-    from aipm_nb.kpi.present import status_reason
+    from aipm_nb.kpi.verdict import status_reason
 
     t = res.kpis
     if (t.status == "alert").any():

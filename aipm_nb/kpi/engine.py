@@ -20,11 +20,11 @@ import pandas as pd
 from aipm_nb import config
 from aipm_nb.kpi.spec import Kpi
 from aipm_nb.model.drift import feature_drift
-from aipm_nb.model.engine import classifier_sums, count_if
+from aipm_nb.model.engine import classifier_sums
 from aipm_nb.stats.classifier import calibration_table, expected_calibration_error
 from aipm_nb.stats.drift import psi_from_counts
 
-__all__ = ["event_aggregates", "kpi_values", "model_aggregates"]
+__all__ = ["bucket_index", "event_aggregates", "kpi_values", "model_aggregates"]
 
 
 def _sets(kpis: Sequence[Kpi]) -> list[tuple[str, ...] | None]:
@@ -44,37 +44,68 @@ def _columns(kpis: Sequence[Kpi]) -> list[tuple[str, tuple[str, ...] | None]]:
     return out
 
 
+_TRUNC = {"day": "D", "week": "W", "month": "M"}
+
+
+def bucket_index(starts: pd.Series, period: str) -> np.ndarray:
+    """The period index (as `aipm_nb.cohort.events`) of bucket start times.
+
+    Examples:
+        >>> bucket_index(pd.Series(pd.to_datetime(["1970-01-05", "1970-01-12"])), "week")
+        array([0, 1])
+        >>> bucket_index(pd.Series(pd.to_datetime(["2024-02-01"])), "month")
+        array([24289])
+    """
+    s = pd.to_datetime(starts).dt.normalize()
+    if period == "day":
+        return ((s - pd.Timestamp("1970-01-01")).dt.days).to_numpy(dtype="int64")
+    if period == "week":
+        return ((s - pd.Timestamp("1970-01-05")).dt.days // 7).to_numpy(dtype="int64")
+    return (s.dt.year * 12 + s.dt.month - 1).to_numpy(dtype="int64")
+
+
 def event_aggregates(
-    t: ir.Table, kpis: Sequence[Kpi], event_col: str | None, by: Sequence[str] = ()
+    t: ir.Table,
+    kpis: Sequence[Kpi],
+    event_col: str | None,
+    period: str,
+    by: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, list[tuple[str, ...] | None], list[tuple[str, tuple[str, ...] | None]]]:
     """Per bucket ``__p`` (and ``by``): ``n{i}`` events and ``u{i}`` users of event set i,
     ``r{a}_{b}`` users with set a among users with set b, ``s{j}``/``k{j}`` sum and count of
-    column j. ``t`` has ``__user`` and ``__p``.
+    column j. ``t`` has ``__user`` and ``__ts`` (local time); the engine groups by the bucket's
+    start (a truncation, cheaper per row than the period arithmetic), pandas maps it to ``__p``.
     """
     sets, cols = _sets(kpis), _columns(kpis)
+    t = t.mutate(__bs=t["__ts"].truncate(_TRUNC[period]))
 
-    def flag(s: tuple[str, ...] | None) -> ir.BooleanValue:
-        # None: every event (``__p`` is never null: undated events were left out)
-        return t["__p"].notnull() if s is None else t[str(event_col)].isin(s)
+    def n_of(s: tuple[str, ...] | None) -> ir.IntegerScalar:
+        if s is None:
+            return t.count()
+        return t["__user"].count(where=t[str(event_col)].isin(s))
 
-    inner_aggs: dict[str, Any] = {f"c{i}": count_if(flag(s)) for i, s in enumerate(sets)}
+    inner_aggs: dict[str, Any] = {f"c{i}": n_of(s) for i, s in enumerate(sets)}
     for j, (c, s) in enumerate(cols):
         x = t[c].cast("float64")
-        ok = x.notnull() & ~x.isnan() & flag(s)
+        ok = x.notnull() & ~x.isnan()
+        if s is not None:
+            ok &= t[str(event_col)].isin(s)
         inner_aggs[f"s{j}"] = x.sum(where=ok)
-        inner_aggs[f"k{j}"] = count_if(ok)
-    inner = t.group_by(["__p", *by, "__user"]).aggregate(**inner_aggs)
+        inner_aggs[f"k{j}"] = x.count(where=ok)
+    inner = t.group_by(["__bs", *by, "__user"]).aggregate(**inner_aggs)
     pairs = {(sets.index(k.numerator), sets.index(k.denominator)) for k in kpis if k.type == "rate"}
     outer_aggs: dict[str, Any] = {}
     for i in range(len(sets)):
         outer_aggs[f"n{i}"] = inner[f"c{i}"].sum()
-        outer_aggs[f"u{i}"] = count_if(inner[f"c{i}"] > 0)
+        outer_aggs[f"u{i}"] = inner[f"c{i}"].count(where=inner[f"c{i}"] > 0)
     for a, b in pairs:
-        outer_aggs[f"r{a}_{b}"] = count_if((inner[f"c{a}"] > 0) & (inner[f"c{b}"] > 0))
+        both = (inner[f"c{a}"] > 0) & (inner[f"c{b}"] > 0)
+        outer_aggs[f"r{a}_{b}"] = inner[f"c{a}"].count(where=both)
     for j in range(len(cols)):
         outer_aggs[f"s{j}"] = inner[f"s{j}"].sum()
         outer_aggs[f"k{j}"] = inner[f"k{j}"].sum()
-    out = inner.group_by(["__p", *by]).aggregate(**outer_aggs).to_pandas()
+    out = inner.group_by(["__bs", *by]).aggregate(**outer_aggs).to_pandas()
+    out.insert(0, "__p", bucket_index(out.pop("__bs"), period))
     return out, sets, cols
 
 

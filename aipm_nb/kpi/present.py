@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from aipm_nb.kpi.analyze import KpiResult, format_value
+from aipm_nb.kpi.verdict import STATUS_WORDS, bucket_name, fmt_change, fmt_z, status_reason
 from aipm_nb.markup import html_text
 
 __all__ = [
@@ -33,63 +34,6 @@ STATUS_COLOURS = {
     "off_target": "#cf222e",
 }
 
-_WORDS = {
-    "insufficient_history": "too little history",
-    "no_data": "no data",
-    "on_target": "on target",
-    "off_target": "off target",
-}
-
-
-def _bucket_name(period: str, bucket: Any) -> str:
-    if bucket is None or pd.isna(bucket):
-        return "–"
-    b = pd.Timestamp(bucket)
-    if period == "month":
-        return f"{b:%B %Y}"
-    if period == "week":
-        return f"week of {b:%d %b %Y}"
-    return f"{b:%d %b %Y}"
-
-
-def _change(x: Any) -> str:
-    return "–" if x is None or pd.isna(x) or not math.isfinite(x) else f"{x:+.0%}"
-
-
-def _z(x: Any) -> str:
-    if x is None or pd.isna(x):
-        return "–"
-    return f"{x:+.1f}" if math.isfinite(x) else ("+∞" if x > 0 else "−∞")
-
-
-def _driver(res: KpiResult, name: str) -> str:
-    """The segment that drove a KPI's move: the most harmful segment in alert or watch."""
-    s = res.segments[(res.segments.name == name) & res.segments.status.isin(["alert", "watch"])]
-    if not len(s) or res.segment_col is None:
-        return ""
-    direction = res.kpis.set_index("name").direction[name]
-    s = s.assign(h=-s.z if direction == "increase" else s.z).sort_values("h", ascending=False)
-    top = s.iloc[0]
-    share = top.share_of_move
-    part = f", {share:.0%} of the move" if share is not None and np.isfinite(share) else ""
-    return f"; driven by {res.segment_col} = {top.segment} ({top.status}{part})"
-
-
-def status_reason(res: KpiResult, r: dict[str, Any]) -> str:
-    """One plain-text line for a KPI in alert or watch (verdict reasons; escaped by the
-    verdict's Markdown).
-    """
-    t = r["type"]
-    base = (
-        f"vs its PSI reference (the {res.baseline_periods} {res.period}s before)"
-        if t == "psi"
-        else f"{_change(r['change'])} vs baseline {format_value(t, r['baseline'])} (z {_z(r['z'])})"
-    )
-    return (
-        f"{r['name']} {r['status']}: {format_value(t, r['value'])} in the "
-        f"{_bucket_name(res.period, r['bucket'])}, {base}{_driver(res, r['name'])}"
-    )
-
 
 def summary_markdown(res: KpiResult) -> str:
     """Executive summary: the verdict, then one line on the rules used."""
@@ -97,7 +41,7 @@ def summary_markdown(res: KpiResult) -> str:
     t = res.kpis
     counts = t.status.value_counts()
     parts = [
-        f"{counts.get(s, 0)} {_WORDS.get(s, s)}"
+        f"{counts.get(s, 0)} {STATUS_WORDS.get(s, s)}"
         for s in ("alert", "watch", "ok")
         if counts.get(s, 0)
     ]
@@ -119,7 +63,7 @@ def _word(status: Any) -> str:
     colour = STATUS_COLOURS.get(status, "#57606a")
     return (
         f'<span style="color:{colour};font-weight:600">'
-        f"{html_text(_WORDS.get(status, status))}</span>"
+        f"{html_text(STATUS_WORDS.get(status, status))}</span>"
     )
 
 
@@ -135,11 +79,11 @@ def scorecard_html(res: KpiResult) -> str:
             target = f"{sign} {format_value(t, r['target'])} {_word(r['target_status'])}"
         cells = [
             html_text(r["name"]),
-            html_text(_bucket_name(res.period, r["bucket"]).removeprefix("week of ")),
+            html_text(bucket_name(res.period, r["bucket"]).removeprefix("week of ")),
             html_text(format_value(t, r["value"])),
             html_text(format_value(t, r["baseline"]) if t != "psi" else "–"),
-            html_text(_change(r["change"])),
-            html_text(_z(r["z"])),
+            html_text(fmt_change(r["change"])),
+            html_text(fmt_z(r["z"])),
             html_text(f"{r['volume']:,.0f}"),
             target,
             _word(r["status"]),
@@ -164,13 +108,13 @@ def drilldown_table(res: KpiResult, name: str) -> pd.DataFrame:
             res.segment_col or "segment": s.segment.astype(str),
             "value": [format_value(k.type, v) for v in s.value],
             "baseline": [format_value(k.type, v) if k.type != "psi" else "–" for v in s.baseline],
-            "change": [_change(v) for v in s.change],
-            "z": [_z(v) for v in s.z],
+            "change": [fmt_change(v) for v in s.change],
+            "z": [fmt_z(v) for v in s.z],
             "volume": [f"{v:,.0f}" for v in s.volume],
             "share of the move": [
                 "–" if v is None or not np.isfinite(v) else f"{v:.0%}" for v in s.share_of_move
             ],
-            "status": [_WORDS.get(v, v) for v in s.status],
+            "status": [STATUS_WORDS.get(v, v) for v in s.status],
         }
     )
     return out.set_index(out.columns[0])
@@ -222,7 +166,7 @@ def kpi_charts(res: KpiResult, *, ncols: int = 3) -> Any:
             ax.axhline(k.target * scale, color="#8250df", lw=0.9, ls=":")
         status = k.status
         ax.set_title(
-            f"{name} — {_WORDS.get(status, status)}",
+            f"{name} — {STATUS_WORDS.get(status, status)}",
             fontsize=10,
             color=STATUS_COLOURS.get(status, "#24292f"),
         )
