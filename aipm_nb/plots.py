@@ -52,10 +52,13 @@ def ab_forest(result: Any, *, ax: Any = None) -> Any:
     y = np.arange(len(ms))[::-1]
     for yi, m in zip(y, ms, strict=True):
         color = GOOD if m.improved else BAD if m.harmed else NEUTRAL
+        # a one-sided (sequential guardrail) bound: no whisker on the unbounded side
+        lo = m.rel_ci_lower if np.isfinite(m.rel_ci_lower) else m.rel_effect
+        hi = m.rel_ci_upper if np.isfinite(m.rel_ci_upper) else m.rel_effect
         ax.errorbar(
             m.rel_effect * 100,
             yi,
-            xerr=[[(m.rel_effect - m.rel_ci_lower) * 100], [(m.rel_ci_upper - m.rel_effect) * 100]],
+            xerr=[[(m.rel_effect - lo) * 100], [(hi - m.rel_effect) * 100]],
             fmt="o",
             color=color,
             capsize=4,
@@ -74,7 +77,8 @@ def ab_forest(result: Any, *, ax: Any = None) -> Any:
     ax.set_yticks(y, labels)
     ax.set_ylim(-0.7, len(ms) - 0.3)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel(f"relative effect vs control (%), {ci_label(result.alpha)}")
+    label = getattr(result, "ci_label", None) or ci_label(result.alpha)
+    ax.set_xlabel(f"relative effect vs control (%), {label}")
     ax.set_title("Effects by metric")
     ax.grid(axis="x", alpha=0.3)
     return ax

@@ -213,6 +213,12 @@ EXPERIMENT_TRUTH: dict[str, Any] = {
     "views_per_session": 3.0,
     "latency_median_ms": {"control": 300.0, "treatment": 300.0, "treatment_b": 330.0},
     "latency_sigma": 0.35,
+    # AI answer latency per user (ms): lognormal around the median; in treatment a slow path
+    # hits `slow_share` of users (x `slow_factor`) while the rest get `fast_factor`: the mean
+    # stays (0.04·2.5 + 0.96·0.9375 = 1), the p95 rises ~5% (a tail regression a mean hides)
+    "response_median_ms": 800.0,
+    "response_sigma": 0.5,
+    "response_tail": {"treatment": {"slow_share": 0.04, "slow_factor": 2.5, "fast_factor": 0.9375}},
 }
 
 
@@ -239,7 +245,8 @@ def generate_experiment(
     Returns:
         ``user_id``, ``variant``, ``first_exposure`` (timestamp), ``converted`` (0/1),
         ``revenue``, ``pre_revenue`` (the covariate for CUPED), ``sessions``, ``clicks``,
-        ``views``, ``latency_ms`` (a guardrail, lower is better), ``platform``, ``country``.
+        ``views``, ``latency_ms`` (a guardrail, lower is better), ``platform``, ``country``,
+        ``response_ms`` (AI answer latency; its p95 is the tail guardrail).
     """
     truth: dict[str, Any] = {
         k: (dict(v) if isinstance(v, dict) else v) for k, v in EXPERIMENT_TRUTH.items()
@@ -288,6 +295,16 @@ def generate_experiment(
             "country": _choice(rng, EVENTS_TRUTH["country_shares"], n_users),
         }
     )
+    # its own random stream: every other column is the same with or without it
+    rr = np.random.default_rng(seed + 101)
+    response = truth["response_median_ms"] * rr.lognormal(0.0, truth["response_sigma"], n_users)
+    slow = rr.random(n_users)
+    for v, tail in truth["response_tail"].items():
+        in_arm = variant == v
+        hit = in_arm & (slow < tail["slow_share"])
+        response = np.where(hit, response * tail["slow_factor"], response)
+        response = np.where(in_arm & ~hit, response * tail["fast_factor"], response)
+    df["response_ms"] = np.round(response, 1)
     if srm > 0:
         drop = (arm > 0) & (rng.random(n_users) < srm)
         df = df[~drop].reset_index(drop=True)

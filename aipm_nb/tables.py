@@ -18,7 +18,7 @@ import pandas as pd
 from aipm_nb import config
 from aipm_nb.results import ci_label
 
-__all__ = ["HEADERS", "format_p", "p_equals", "readable"]
+__all__ = ["HEADERS", "ci_text", "format_p", "p_equals", "readable"]
 
 #: Column headers people read (the rest: underscores become spaces).
 HEADERS = {
@@ -93,6 +93,21 @@ def format_p(p: float) -> str:
     if p is None or math.isnan(p):
         return "–"
     return "< 0.001" if p < 0.001 else f"{p:.3g}"
+
+
+def ci_text(lo: float, hi: float, sep: str = " to ") -> str:
+    """A relative CI as text; an unbounded side (a one-sided sequential guardrail bound) reads
+    as "at least" / "at most".
+
+    Examples:
+        >>> ci_text(-0.012, 0.034), ci_text(-0.0048, math.inf), ci_text(-math.inf, 0.02)
+        ('-1.20% to +3.40%', 'at least -0.48%', 'at most +2.00%')
+    """
+    if math.isinf(hi) and not math.isinf(lo):
+        return f"at least {lo:+.2%}"
+    if math.isinf(lo) and not math.isinf(hi):
+        return f"at most {hi:+.2%}"
+    return f"{lo:+.2%}{sep}{hi:+.2%}"
 
 
 def p_equals(p: float, name: str = "p") -> str:

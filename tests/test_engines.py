@@ -78,3 +78,17 @@ def test_kpi(engine):
                             **opts)  # fmt: skip
     assert_close(other.to_dict(), duck.to_dict())
     assert other.alerts() == duck.alerts() == ["Purchase rate"]
+
+
+def test_ab_sequential_and_quantile(engine):
+    """Always-valid results and a p95 metric (exact engine quantiles: DuckDB quantile_cont,
+    PostgreSQL percentile_cont, Spark percentile)."""
+    p95 = {"name": "p95", "type": "quantile", "column": "response_ms", "quantile": 0.95,
+           "guardrail": True, "direction": "decrease"}  # fmt: skip
+    other = experiment.analyze_experiment(engine, [*METRICS, p95], table="experiment")
+    duck = experiment.analyze_experiment("sample:experiment", [*METRICS, p95])
+    assert_close(other.to_dict(), duck.to_dict())
+    assert other.to_dict()["metrics"][-1]["quantile"] == 0.95
+    other = experiment.analyze_experiment(engine, METRICS, table="experiment", sequential=True)
+    duck = experiment.analyze_experiment("sample:experiment", METRICS, sequential=True)
+    assert_close(other.to_dict(), duck.to_dict())

@@ -87,9 +87,18 @@ def test_ab_on_another_file(tmp_path):
     assert r["decision"]["reasons"]
 
 
-def test_ab_sample_defaults_ship(tmp_path):
+def test_ab_sample_defaults_catch_the_tail_regression(tmp_path):
+    """The sample's treatment wins on conversion, but its p95 AI response time regresses while
+    the mean does not move (EXPERIMENT_TRUTH["response_tail"]): the p95 guardrail blocks it."""
     s = _run(tmp_path, "ab_test_evaluation.ipynb", source=str(ROOT / "data/experiment.parquet"))
-    assert s["result"]["decision"]["recommendation"] == "ship"
+    res = s["result"]
+    assert res["decision"]["recommendation"] == "do_not_ship"
+    rows = {m["metric"]: m for m in res["metrics"]}
+    p95, mean = rows["AI response time p95"], rows["AI response time"]
+    assert p95["quantile"] == 0.95 and p95["significant"] and p95["rel_effect"] > 0
+    assert not mean["significant"] and "quantile" not in mean
+    assert rows["conversion"]["significant"] and rows["conversion"]["rel_effect"] > 0
+    assert "AI response time p95" in res["decision"]["reasons"][0]
 
 
 @pytest.mark.parametrize("notebook", sorted(p.name for p in NB.glob("*.ipynb")))

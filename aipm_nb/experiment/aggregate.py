@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import ibis
@@ -17,7 +17,7 @@ from aipm_nb.experiment.spec import Metric
 from aipm_nb.sources import open_source
 from aipm_nb.stats import Moments, Paired
 
-__all__ = ["ArmSums", "MetricSums", "arm_histograms", "engine_sums"]
+__all__ = ["ArmSums", "MetricSums", "arm_histograms", "engine_sums", "with_quantiles"]
 
 
 def _finite_filter(col: ir.Column) -> ir.BooleanValue:
@@ -51,6 +51,8 @@ class MetricSums:
         total_xy: Σxy (0 without a paired column).
         lo: min of y (NaN without units); with ``hi`` the 0/1 check of proportions.
         hi: max of y.
+        q: a quantile metric's sample quantile and the quantiles L, U bracketing it (engine,
+            `with_quantiles`); None where they were not computed (quantiles do not pool).
     """
 
     y: Moments
@@ -58,6 +60,7 @@ class MetricSums:
     total_xy: float = 0.0
     lo: float = math.nan
     hi: float = math.nan
+    q: tuple[float, float, float] | None = None
 
     def paired(self) -> Paired:
         """Y and x as `Paired` (what CUPED and ratios need)."""
@@ -145,6 +148,54 @@ def engine_sums(
             )
         key = tuple(None if pd.isna(r[c]) else r[c] for c in [variant_col, *by])
         out[key] = ArmSums(int(r["units"]), tuple(sums))
+    return out
+
+
+def with_quantiles(
+    t: ir.Table,
+    variant_col: str,
+    metrics: Sequence[Metric],
+    arms: Mapping[str, ArmSums],
+    label: str,
+) -> dict[str, ArmSums]:
+    """The arms with each quantile metric's Q̂, L and U (exact, continuous quantiles in the
+    engine: DuckDB ``quantile_cont``, PostgreSQL ``percentile_cont``, Spark ``percentile``),
+    at levels that depend on the arm's units (`aipm_nb.stats.quantile_levels`).
+    """
+    from aipm_nb.stats import quantile_levels, quantile_min_n
+
+    out = dict(arms)
+    for i, m in enumerate(metrics):
+        if m.type != "quantile":
+            continue
+        nu = float(m.quantile)  # type: ignore[arg-type]
+        for v, a in arms.items():
+            n = a.metrics[i].y.n
+            need = quantile_min_n(nu)
+            if n <= need:
+                raise DataError(
+                    f"{label}: quantile metric {m.name!r} (p{nu * 100:g}) has {int(n)} units "
+                    f"with a value in variant {v!r}; its interval needs more than "
+                    f"{math.floor(need)} (z²·ν/(1−ν)) — use a lower quantile or wait for data",
+                    table=label,
+                    column=m.column,
+                    count=int(n),
+                )
+            lo, hi = quantile_levels(n, nu)
+            x = t[str(m.column)].cast("float64")
+            ok = _finite_filter(t[str(m.column)]) & (t[variant_col] == v)
+            r = (
+                t.aggregate(
+                    q=x.quantile(nu, where=ok),
+                    lower=x.quantile(lo, where=ok),
+                    upper=x.quantile(hi, where=ok),
+                )
+                .to_pandas()
+                .iloc[0]
+            )
+            ms = list(out[v].metrics)
+            ms[i] = replace(ms[i], q=(float(r.q), float(r.lower), float(r.upper)))
+            out[v] = ArmSums(out[v].units, tuple(ms))
     return out
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from aipm_nb import config
 from aipm_nb.errors import DataError, EmptyTableError, ParameterError
-from aipm_nb.experiment.aggregate import ArmSums, _check_units, engine_sums
+from aipm_nb.experiment.aggregate import ArmSums, _check_units, engine_sums, with_quantiles
 from aipm_nb.experiment.compare import Plan, apply_correction, compare_metrics, evaluate_arms
 from aipm_nb.experiment.results import ExperimentResult, MetricResult
 from aipm_nb.experiment.spec import Metric, parse_metrics, primary_metric
@@ -45,6 +45,8 @@ def analyze_experiment(
     table: str | None = None,
     check_units: bool = True,
     min_units_per_arm: int | None = None,
+    sequential: bool = False,
+    sequential_tuning: float = 5000,
 ) -> ExperimentResult:
     """Evaluate an A/B(/n) test: effects, SRM, multiple testing, power and a decision.
 
@@ -72,6 +74,11 @@ def analyze_experiment(
             `config.MIN_UNITS_PER_ARM`, 200) the relative CI is flagged approximate and
             significance comes from the Welch test of the absolute effect, which holds its
             false-positive rate at small n (README, "Small samples").
+        sequential: Always-valid results (GrowthBook's confidence sequences): the intervals
+            and p-values hold however often the test is looked at and stopped; guardrails get
+            one-sided bounds in their harmful direction (README, "Sequential results").
+        sequential_tuning: N*, the number of units (both arms) at which the sequence is
+            tightest (default 5000).
 
     Returns:
         An `ExperimentResult`.
@@ -105,7 +112,15 @@ def analyze_experiment(
         typ=int,
         ge=2,
     )
+    check_scalar(sequential, "sequential", typ=bool)
+    check_scalar(sequential_tuning, "sequential_tuning", typ=float, gt=0)
     mets = parse_metrics(metrics)
+    if sequential and any(m.type == "quantile" for m in mets):
+        names = [m.name for m in mets if m.type == "quantile"]
+        raise ParameterError(
+            f"quantile metrics {names} are not available with sequential=True (no always-valid "
+            "interval for a percentile); run them without sequential or drop them"
+        )
     t, label = _open_experiment(source, table, mets, unit_col, variant_col, time_col, segment_cols)
     shares = {str(k): v for k, v in expected_shares.items()} if expected_shares else None
     float_cols = sorted({c for m in mets for c in m.columns if t[c].type().is_floating()})
@@ -123,6 +138,7 @@ def analyze_experiment(
         )
     sums = engine_sums(t, variant_col, mets, shifts=shifts)
     arms, more = _arms(sums, mets, label, variant_col, str(control), shares)
+    arms = with_quantiles(t, variant_col, mets, arms, label)
     warnings += more
     variants = tuple(a for a in arms if a != str(control))
     plan = Plan(
@@ -134,6 +150,8 @@ def analyze_experiment(
         shifts,
         str(correction),
         int(min_units_per_arm),
+        bool(sequential),
+        float(sequential_tuning),
     )
     cumulative, days = (None, None)
     if time_col:
@@ -158,6 +176,8 @@ def analyze_experiment(
         cumulative=cumulative,
         primary_metric=primary_metric(mets).name,
         target_power=plan.power,
+        sequential=plan.sequential,
+        sequential_tuning=plan.sequential_tuning,
     )
 
 

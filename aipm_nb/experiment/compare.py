@@ -15,6 +15,7 @@ from aipm_nb.experiment.aggregate import ArmSums, MetricSums
 from aipm_nb.experiment.decision import decide
 from aipm_nb.experiment.results import Decision, MetricResult, PowerResult
 from aipm_nb.experiment.spec import Metric, primary_metric
+from aipm_nb.stats import sequential as seq
 
 __all__ = ["Plan", "apply_correction", "compare_metrics", "evaluate_arms"]
 
@@ -31,6 +32,8 @@ class Plan:
     shifts: Mapping[str, float] = field(default_factory=dict)  # of engine_sums
     correction: str = "holm"
     min_units: int = 200  # below this per arm the verdict uses the absolute (Welch) test
+    sequential: bool = False  # always-valid intervals and p-values (confidence sequences)
+    sequential_tuning: float = 5000.0
 
 
 def _check_arm(metric: Metric, s: MetricSums, label: str, variant: str) -> None:
@@ -43,6 +46,13 @@ def _check_arm(metric: Metric, s: MetricSums, label: str, variant: str) -> None:
             table=label,
             column=metric.y,
             count=int(n),
+        )
+    if metric.type == "quantile" and s.q is None:
+        raise DataError(
+            f"{label}: quantile metric {metric.name!r} has no engine quantiles here (quantiles "
+            "do not pool over days or segments)",
+            table=label,
+            column=metric.y,
         )
     if metric.type == "ratio" and s.x is not None and s.x.total == 0:
         raise DataError(
@@ -65,6 +75,9 @@ def _check_arm(metric: Metric, s: MetricSums, label: str, variant: str) -> None:
 def _arm_stats(metric: Metric, c: MetricSums, t: MetricSums) -> tuple[st.ArmStats, st.ArmStats]:
     if metric.type == "ratio":
         return st.ratio_arm(c.paired()), st.ratio_arm(t.paired())
+    if metric.type == "quantile":
+        assert c.q is not None and t.q is not None
+        return st.quantile_arm(c.y.n, *c.q), st.quantile_arm(t.y.n, *t.q)
     prop = metric.type == "proportion"
     if metric.covariate:
         return st.cuped_arms(c.paired(), t.paired(), proportion=prop)
@@ -73,7 +86,7 @@ def _arm_stats(metric: Metric, c: MetricSums, t: MetricSums) -> tuple[st.ArmStat
 
 def _comparison(
     m: Metric, c: st.ArmStats, t: st.ArmStats, variant: str, plan: Plan
-) -> tuple[st.Effect, float]:
+) -> tuple[st.Effect, float, float]:
     """The effect of one metric in one variant, with the checks on both arms together."""
     if c.raw_var == 0 and t.raw_var == 0:
         raise DataError(
@@ -91,7 +104,14 @@ def _comparison(
             column=m.y,
         )
     e = st.effect(c, t, alpha=plan.alpha, direction=m.direction)
-    return e, st.minimum_detectable_effect(e.rel_se, alpha=plan.alpha, power=plan.power)
+    if not plan.sequential:
+        mde = st.minimum_detectable_effect(e.rel_se, alpha=plan.alpha, power=plan.power)
+        return e, mde, math.nan
+    n = c.n + t.n
+    harm = m.direction if m.guardrail else None
+    e, ratio = seq.sequential_effect(e, n, plan.alpha, plan.sequential_tuning, harm=harm)
+    mde = seq.sequential_mde(e.rel_se, n, plan.alpha, plan.sequential_tuning, plan.power)
+    return e, mde, ratio
 
 
 def compare_metrics(
@@ -117,13 +137,21 @@ def compare_metrics(
                 _check_arm(m, cs, plan.label, plan.control)
                 _check_arm(m, ts, plan.label, v)
                 c, t = _arm_stats(m, cs, ts)
-                e, mde = _comparison(m, c, t, v, plan)
+                e, mde, ratio = _comparison(m, c, t, v, plan)
             except DataError:
                 if strict:
                     raise
                 continue
             small = min(c.n, t.n) < plan.min_units
-            out.append(_metric_result(m, v, c, t, e, mde, segment, small))
+            res = _metric_result(m, v, c, t, e, mde, segment, small)
+            out.append(
+                replace(
+                    res,
+                    sequential=plan.sequential,
+                    sequential_width_ratio=ratio,
+                    quantile=m.quantile,
+                )
+            )
     return out
 
 
@@ -209,7 +237,14 @@ def _power(
         if r.metric != prim.name:
             continue
         n = min(r.control_n, r.variant_n)
-        need = st.required_sample_size(r.rel_se, n, target, alpha=plan.alpha, power=plan.power)
+        if plan.sequential:  # the units (of both arms) at which the sequence reaches the target
+            total = seq.sequential_required_n(
+                r.rel_se, r.control_n + r.variant_n, target, plan.alpha,
+                plan.sequential_tuning, plan.power,
+            )  # fmt: skip
+            need = total * n / (r.control_n + r.variant_n)
+        else:
+            need = st.required_sample_size(r.rel_se, n, target, alpha=plan.alpha, power=plan.power)
         more = None
         if days:
             rate = n / days

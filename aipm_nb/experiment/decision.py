@@ -9,7 +9,7 @@ from aipm_nb import stats as st
 from aipm_nb.experiment.results import Decision, MetricResult, PowerResult
 from aipm_nb.experiment.spec import Metric, primary_metric
 from aipm_nb.results import ci_label
-from aipm_nb.tables import p_equals
+from aipm_nb.tables import ci_text, p_equals
 
 __all__ = ["decide"]
 
@@ -28,6 +28,8 @@ def decide(
     `config.ALPHA`) only labels the intervals quoted in the reasons.
     """
     ci = ci_label(config.ALPHA if alpha is None else alpha)
+    if any(r.sequential for r in results):
+        ci = ci.replace("CI", "always-valid CI")
     reasons: list[str] = []
     if srm.mismatch:
         counts = ", ".join(f"{k} {v:,}" for k, v in srm.counts.items())
@@ -45,7 +47,7 @@ def decide(
             kind = "guardrail" if r.guardrail else "metric"
             reasons.append(
                 f"{r.variant} harms {kind} {r.metric}: {r.rel_effect:+.2%} ({ci} "
-                f"{r.rel_ci_lower:+.2%} to {r.rel_ci_upper:+.2%}, {p_equals(r.verdict_p_value)})."
+                f"{ci_text(r.rel_ci_lower, r.rel_ci_upper)}, {p_equals(r.verdict_p_value)})."
             )
         return Decision("do_not_ship", tuple(reasons), harmed[0].variant)
     prim = primary_metric(metrics)
@@ -54,7 +56,7 @@ def decide(
         best = max(wins, key=lambda r: abs(r.rel_effect))
         reasons.append(
             f"{best.variant} improves the primary metric {best.metric} by {best.rel_effect:+.2%} "
-            f"({ci} {best.rel_ci_lower:+.2%} to {best.rel_ci_upper:+.2%}, "
+            f"({ci} {ci_text(best.rel_ci_lower, best.rel_ci_upper)}, "
             f"{p_equals(best.p_value_adjusted, 'adjusted p')})."
         )
         guards = [r for r in results if r.guardrail and r.variant == best.variant]

@@ -6,7 +6,7 @@ import pandas as pd
 
 from aipm_nb.experiment.results import ExperimentResult, MetricResult
 from aipm_nb.markup import html_text, md
-from aipm_nb.tables import format_p
+from aipm_nb.tables import ci_text, format_p
 
 __all__ = ["metric_table", "power_table", "summary_markdown"]
 
@@ -31,7 +31,7 @@ def render_html(res: ExperimentResult) -> str:
             f"<tr><td>{html_text(m.metric)}{' (guardrail)' if m.guardrail else ''}</td>"
             f"<td>{html_text(m.variant)}</td><td>{m.control_mean:.4g}</td>"
             f"<td>{m.variant_mean:.4g}</td><td><b>{m.rel_effect:+.2%}</b></td>"
-            f"<td>{m.rel_ci_lower:+.2%} … {m.rel_ci_upper:+.2%}</td>"
+            f"<td>{ci_text(m.rel_ci_lower, m.rel_ci_upper, ' … ')}</td>"
             f"<td>{format_p(m.p_value)}</td><td>{format_p(m.p_value_adjusted)}</td>"
             f"<td>{m.chance_to_beat_control:.1%}</td><td>{sig}</td></tr>"
         )
@@ -68,9 +68,23 @@ def summary_markdown(res: ExperimentResult) -> str:
         verdict = _verdict_word(m, res.correction)
         name = md(m.metric) + (" (guardrail)" if m.guardrail else "")
         lines.append(
-            f"| {name} | {md(m.variant)} | **{m.rel_effect:+.2%}** | {m.rel_ci_lower:+.2%} to "
-            f"{m.rel_ci_upper:+.2%} | {format_p(m.p_value_adjusted)} | {verdict} |"
+            f"| {name} | {md(m.variant)} | **{m.rel_effect:+.2%}** | "
+            f"{ci_text(m.rel_ci_lower, m.rel_ci_upper)} | {format_p(m.p_value_adjusted)} | "
+            f"{verdict} |"
         )
+    if res.sequential:
+        ratios = [m.sequential_width_ratio for m in res.metrics if m.sequential_width_ratio > 0]
+        wider = (
+            f", {max(ratios):.2f}× as wide as fixed-horizon ones at this sample" if ratios else ""
+        )
+        lines += [
+            "",
+            "**Always-valid results** (sequential testing, GrowthBook's confidence sequences, "
+            f"tuned for {res.sequential_tuning:,.0f} units): the intervals and p-values hold "
+            "however often this report is looked at and whenever the test is stopped. The price "
+            f"is width: the intervals are wider{wider}. Guardrails use a one-sided bound in "
+            "their harmful direction.",
+        ]
     n = ", ".join(f"{md(k)}: {v:,}" for k, v in res.srm.counts.items())
     lines += [
         "",
@@ -110,7 +124,7 @@ def metric_table(res: ExperimentResult, *, segments: bool = False) -> pd.DataFra
             "variant mean": m.with_unit(m.variant_mean),
             "abs. effect": m.with_unit(m.abs_effect, signed=True),
             "rel. effect": f"{m.rel_effect:+.2%}",
-            res.ci_label: f"{m.rel_ci_lower:+.2%} to {m.rel_ci_upper:+.2%}",
+            res.ci_label: ci_text(m.rel_ci_lower, m.rel_ci_upper),
             "p": format_p(m.p_value),
             "adj. p": format_p(m.p_value_adjusted),
             "P(beat control)": f"{m.chance_to_beat_control:.1%}",

@@ -49,6 +49,9 @@ class MetricResult(Result):
     segment_value: str | None = None
     small_sample: bool = False  # an arm below min_units_per_arm: the verdict uses abs_p_value
     unit: str | None = None  # of the metric's values (tables show it)
+    sequential: bool = False  # always-valid CIs and p-values (README, "Sequential results")
+    sequential_width_ratio: float = math.nan  # sequential / fixed-horizon relative half-width
+    quantile: float | None = None  # the level of a quantile metric (0.95: p95)
 
     def with_unit(self, value: float, *, signed: bool = False) -> str:
         """``value`` with the metric's unit: ``$20.33``, ``318.7 ms``.
@@ -88,7 +91,10 @@ class MetricResult(Result):
 
     def to_dict(self) -> dict[str, Any]:
         """The DESIGN section 5 keys of one metric row."""
-        return {k: jsonable(getattr(self, k)) for k in METRIC_KEYS}
+        out = {k: jsonable(getattr(self, k)) for k in METRIC_KEYS}
+        if self.quantile is not None:
+            out["quantile"] = self.quantile
+        return out
 
 
 #: Units written before the number.
@@ -116,6 +122,7 @@ METRIC_KEYS = (
     "cuped",
     "guardrail",
     "significant",
+    "sequential",
 )
 
 
@@ -177,11 +184,16 @@ class ExperimentResult(Result):
     cumulative: pd.DataFrame | None = field(default=None, compare=False)
     primary_metric: str = ""
     target_power: float = 0.8
+    sequential: bool = False
+    sequential_tuning: float = 5000.0
 
     @property
     def ci_label(self) -> str:
-        """The interval label of this result's alpha, e.g. ``"95% CI"``."""
-        return ci_label(self.alpha)
+        """The interval label of this result's alpha, e.g. ``"95% CI"`` (``"95% always-valid
+        CI"`` for sequential results).
+        """
+        label = ci_label(self.alpha)
+        return label.replace("CI", "always-valid CI") if self.sequential else label
 
     def primary_rows(self) -> list[MetricResult]:
         """The primary metric's rows, one per variant."""
@@ -218,6 +230,7 @@ class ExperimentResult(Result):
             "control": self.control,
             "primary_metric": self.primary_metric,
             "alpha": self.alpha,
+            "sequential": self.sequential,
             "srm": {
                 "p_value": jsonable(self.srm.p_value),
                 "mismatch": bool(self.srm.mismatch),

@@ -15,11 +15,11 @@ import numpy as np
 from aipm_nb import config
 from aipm_nb.errors import DataError
 from aipm_nb.experiment.aggregate import ArmSums, MetricSums
-from aipm_nb.experiment.compare import Plan, evaluate_arms
+from aipm_nb.experiment.compare import Plan, compare_metrics, evaluate_arms
 from aipm_nb.experiment.spec import Metric
 from aipm_nb.stats import Moments
 
-__all__ = ["GENERATORS", "aa_decision_rate"]
+__all__ = ["GENERATORS", "aa_decision_rate", "peeking_rate"]
 
 Arrays = tuple[np.ndarray, np.ndarray | None]
 
@@ -131,6 +131,54 @@ def aa_decision_rate(
     }
 
 
+def peeking_rate(
+    *,
+    sequential: bool,
+    looks: int = 30,
+    units_per_look: int = 200,
+    n_sim: int = 1000,
+    metric_type: str = "proportion",
+    seed: int = 0,
+    alpha: float | None = None,
+    tuning: float = 5000.0,
+) -> dict[str, Any]:
+    """Share of A/A tests declared significant at *any* of ``looks`` daily looks (each look
+    adds ``units_per_look`` units per arm): what a team that checks every day and stops at the
+    first significant result sees. Fixed-horizon p-values inflate it far above α; always-valid
+    (sequential) ones keep it at most α (README, "Sequential results").
+
+    Examples:
+        >>> peeking_rate(sequential=True, looks=5, n_sim=20)["n_sim"]
+        20
+    """
+    alpha = config.ALPHA if alpha is None else alpha
+    metric, draw = GENERATORS[metric_type]
+    plan = Plan("control", ("treatment",), alpha, config.POWER, "A/A", {}, "none", 2,
+                sequential, tuning)  # fmt: skip
+    rng = np.random.default_rng(seed)
+    ever = 0
+    for _ in range(n_sim):
+        so_far: dict[str, ArmSums] = {}
+        hit = False
+        for _look in range(looks):
+            for arm in ("control", "treatment"):
+                y, x = draw(rng, units_per_look)
+                add = ArmSums(units_per_look, (_sums(y, x, 0.0, 0.0),))
+                so_far[arm] = so_far[arm] + add if arm in so_far else add
+            res = compare_metrics([metric], so_far, plan, strict=False)
+            if res and res[0].p_value < alpha:
+                hit = True
+                break
+        ever += hit
+    return {
+        "sequential": sequential,
+        "looks": looks,
+        "units_per_look": units_per_look,
+        "n_sim": n_sim,
+        "ever_significant_rate": ever / n_sim,
+    }
+
+
 def binomial_band(p: float, n: int, z: float = 2.5758) -> tuple[float, float]:
     """The 99% normal band of a simulated rate around ``p`` with ``n`` simulations.
 
@@ -147,7 +195,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n-sim", type=int, default=2000)
     ap.add_argument("--min-units-per-arm", type=int, default=None)
+    ap.add_argument("--peeking", action="store_true", help="the sequential peeking table")
     args = ap.parse_args(argv)
+    if args.peeking:
+        print("| p-values used at each look | share of A/A tests ever declared different |")
+        print("|---|---|")
+        for s in (False, True):
+            r = peeking_rate(sequential=s, n_sim=args.n_sim)
+            name = "always-valid (`sequential=True`)" if s else "fixed-horizon"
+            print(f"| {name} | {r['ever_significant_rate']:.1%} |")
+        return
     sizes = (20, 50, 200, 1000)
     lo, hi = binomial_band(config.ALPHA, args.n_sim)
     print(f"| metric | guardrails | {' | '.join(f'{n} per arm' for n in sizes)} |")

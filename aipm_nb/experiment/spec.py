@@ -11,7 +11,10 @@ from aipm_nb.errors import ParameterError
 __all__ = ["DIRECTIONS", "METRIC_TYPES", "Metric", "parse_metrics", "primary_metric"]
 
 
-METRIC_TYPES = ("proportion", "mean", "ratio")
+METRIC_TYPES = ("proportion", "mean", "ratio", "quantile")
+
+#: Levels a percentile metric may have.
+QUANTILE_RANGE = (0.001, 0.999)
 
 
 DIRECTIONS = ("increase", "decrease")
@@ -33,6 +36,7 @@ class Metric:
         primary: The metric a "ship" decision rests on.
         unit: Shown with means and absolute effects in tables: a currency sign (``"$"``,
             ``"€"``, ``"£"``) goes before the number, anything else (``"ms"``) after it.
+        quantile: The level of a ``"quantile"`` metric (0.95 for p95), in [0.001, 0.999].
     """
 
     name: str
@@ -45,6 +49,7 @@ class Metric:
     direction: str = "increase"
     primary: bool = False
     unit: str | None = None
+    quantile: float | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -95,6 +100,7 @@ def parse_metrics(metrics: Iterable[Mapping[str, Any] | Metric]) -> list[Metric]
                 raise ParameterError(f"{where}: CUPED is not supported for ratio metrics")
         elif not m.column or m.numerator or m.denominator:
             raise ParameterError(f"{where}: a {m.type} metric needs 'column' (and no numerator)")
+        _check_quantile(m, where)
         out.append(m)
     if not out:
         raise ParameterError("metrics is empty; give at least one metric")
@@ -105,6 +111,24 @@ def parse_metrics(metrics: Iterable[Mapping[str, Any] | Metric]) -> list[Metric]
     if sum(m.primary for m in out) > 1:
         raise ParameterError("at most one metric may be primary")
     return out
+
+
+def _check_quantile(m: Metric, where: str) -> None:
+    lo, hi = QUANTILE_RANGE
+    if m.type != "quantile":
+        if m.quantile is not None:
+            raise ParameterError(f"{where}: 'quantile' is only for type 'quantile' metrics")
+        return
+    q = m.quantile
+    if isinstance(q, bool) or not isinstance(q, int | float) or not lo <= q <= hi:
+        raise ParameterError(
+            f"{where}: a quantile metric needs 'quantile' between {lo} and {hi} (0.95 for "
+            f"p95); got {q!r}"
+        )
+    if m.covariate:
+        raise ParameterError(
+            f"{where}: CUPED (covariate) is not available for quantile metrics; drop the covariate"
+        )
 
 
 def primary_metric(metrics: Sequence[Metric]) -> Metric:

@@ -6,6 +6,8 @@
 - `aipm_nb.stats.classifier`: AUC with DeLong's SE, AP, log loss, Brier, confusion counts,
   calibration / ECE, thresholds, from `ClassifierSums`.
 - `aipm_nb.stats.drift`: PSI and KS from counts.
+- `aipm_nb.stats.sequential`: always-valid A/B intervals and p-values (confidence sequences).
+- `aipm_nb.stats.monitoring`: KPI rules (robust z, p-chart, statuses).
 
 ``alpha`` and ``power`` arguments default to ``None``: the value in `aipm_nb.config`.
 The A/B names are re-exported here (``from aipm_nb import stats as st; st.effect``).

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from scipy import special
 from scipy import stats as sps
 
 from aipm_nb import config
@@ -32,6 +33,9 @@ __all__ = [
     "effect",
     "mean_arm",
     "minimum_detectable_effect",
+    "quantile_arm",
+    "quantile_levels",
+    "quantile_min_n",
     "ratio_arm",
     "required_sample_size",
     "sample_covariance",
@@ -199,6 +203,47 @@ def mean_arm(m: Moments, *, proportion: bool = False) -> ArmStats:
     return ArmStats(m.n, mean, var, mean, var)
 
 
+#: z of the 95% order-statistic band of a quantile (DESIGN section 4, percentile metrics).
+QUANTILE_Z = 1.959964
+
+
+def quantile_min_n(nu: float, z: float = QUANTILE_Z) -> float:
+    """Units an arm needs above for its quantile band to stay inside (0, 1): n must exceed
+    z²·ν/(1−ν) and z²·(1−ν)/ν (e.g. 73 for p95, 381 for p99).
+
+    Examples:
+        >>> round(quantile_min_n(0.95), 1), round(quantile_min_n(0.5), 2)
+        (73.0, 3.84)
+    """
+    return max(z * z * nu / (1 - nu), z * z * (1 - nu) / nu)
+
+
+def quantile_levels(n: float, nu: float, z: float = QUANTILE_Z) -> tuple[float, float]:
+    """Levels ν ∓ z·√(ν(1−ν)/n) of the quantiles L and U that bracket the sample quantile.
+
+    Examples:
+        >>> [round(x, 5) for x in quantile_levels(2000, 0.95)]
+        [0.94045, 0.95955]
+    """
+    half = z * math.sqrt(nu * (1 - nu) / n)
+    return nu - half, nu + half
+
+
+def quantile_arm(
+    n: float, q: float, lower: float, upper: float, *, z: float = QUANTILE_Z
+) -> ArmStats:
+    """Arm statistics of a percentile metric (Deng et al. 2018, as GrowthBook): the sample
+    quantile as the "mean", per-unit variance (n − 1)·((U − L)/(2z))² so that se² = var/n.
+
+    Examples:
+        >>> a = quantile_arm(2000, 500.0, 480.0, 520.0)
+        >>> round(math.sqrt(a.var / a.n), 4)  # se = (U - L) / (2z), up to (n-1)/n
+        10.2017
+    """
+    var = (n - 1) * ((upper - lower) / (2 * z)) ** 2
+    return ArmStats(n, q, var, q, var)
+
+
 def ratio_arm(s: Paired) -> ArmStats:
     """Arm statistics of a ratio metric Σy/Σx (numerator y, denominator x) with the unit as
     the randomisation unit.
@@ -251,8 +296,8 @@ def _welch_df(c: ArmStats, t: ArmStats) -> float:
 def _two_sided(est: float, se: float, df: float, alpha: float) -> tuple[float, float, float]:
     if not se > 0:
         return math.nan, math.nan, math.nan
-    p = float(2 * sps.t.sf(abs(est / se), df))
-    half = float(sps.t.ppf(1 - alpha / 2, df)) * se
+    p = float(2 * special.stdtr(df, -abs(est / se)))  # = 2·T_df.sf(|t|), fast
+    half = float(special.stdtrit(df, 1 - alpha / 2)) * se
     return est - half, est + half, p
 
 
@@ -269,7 +314,7 @@ def chance_to_beat_control(rel_effect: float, rel_se: float, direction: str = "i
     if not rel_se > 0:
         return math.nan
     sign = -1.0 if direction == "decrease" else 1.0
-    return float(sps.norm.cdf(sign * rel_effect / rel_se))
+    return float(special.ndtr(sign * rel_effect / rel_se))
 
 
 def effect(
@@ -422,4 +467,4 @@ def minimum_detectable_effect(
 def _z_power(alpha: float | None, power: float | None) -> float:
     alpha = config.ALPHA if alpha is None else alpha
     power = config.POWER if power is None else power
-    return float(sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power))
+    return float(special.ndtri(1 - alpha / 2) + special.ndtri(power))
