@@ -65,7 +65,7 @@ services:
 	fi
 
 test: lint services | $(SAMPLE)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=30
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
