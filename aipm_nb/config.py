@@ -10,6 +10,8 @@ SAMPLE_FILES = {
     "events": "events.parquet",
     "experiment": "experiment.parquet",
     "predictions": "predictions.parquet",
+    "llm_responses": "llm_responses.parquet",
+    "llm_preferences": "llm_preferences.parquet",
 }
 
 #: Significance level of A/B tests and of confidence intervals (1 - alpha).

@@ -30,6 +30,7 @@ TEMPLATES = {
     "cohort": "cohort_analysis",
     "model_performance": "model_performance",
     "kpi": "kpi_monitoring",
+    "llm_eval": "llm_evaluation",
 }
 
 #: Optional parameters of each template and the section each turns on.
@@ -49,6 +50,16 @@ OPTIONAL: dict[str, dict[str, str]] = {
         "feature_cols": "feature drift",
     },
     "kpi": {"segment_col": "the drill-down by segment"},
+    "llm_eval": {
+        "prompt_col": "the breakdown by prompt version",
+        "response_col": "unique response ids (else each row is a unit)",
+        "rating_col": "thumbs-up rates",
+        "latency_col": "latency percentiles",
+        "cost_col": "cost per task",
+        "refused_col": "refusal rates",
+        "error_col": "error rates",
+        "segment_col": "the breakdown by segment",
+    },
 }
 
 

@@ -26,7 +26,7 @@ __all__ = [
     "write_summary",
 ]
 
-KINDS = ("cohort", "ab_test", "model_performance", "kpi")
+KINDS = ("cohort", "ab_test", "model_performance", "kpi", "llm_eval")
 
 #: Keys every ``result`` object of a kind has (DESIGN section 5); results may add more.
 RESULT_KEYS: dict[str, frozenset[str]] = {
@@ -36,6 +36,7 @@ RESULT_KEYS: dict[str, frozenset[str]] = {
         {"n", "n_labelled", "metrics", "calibration", "segments", "drift", "verdict"}
     ),
     "kpi": frozenset({"period", "kpis", "segments", "series", "verdict"}),
+    "llm_eval": frozenset({"versions", "pairwise", "ratings", "verdict"}),
 }
 
 

@@ -25,9 +25,11 @@ import pandas as pd
 __all__ = [
     "EVENTS_TRUTH",
     "EXPERIMENT_TRUTH",
+    "LLM_TRUTH",
     "PREDICTIONS_TRUTH",
     "generate_events",
     "generate_experiment",
+    "generate_llm_logs",
     "generate_predictions",
     "true_retention",
     "write_sample_data",
@@ -391,6 +393,110 @@ def generate_predictions(
     return df
 
 
+LLM_TRUTH: dict[str, Any] = {
+    "start": "2024-09-02",
+    "days": 28,
+    "users": 3000,  # each user is assigned one model version (an A/B split)
+    "model_shares": {"assistant-v1": 0.4, "assistant-v2": 0.3, "assistant-v3": 0.3},
+    "prompt_shares": {"p1": 0.5, "p2": 0.5},
+    # P(thumbs up | rated) per model; prompt p2 adds `prompt_lift`
+    "thumbs_up": {"assistant-v1": 0.62, "assistant-v2": 0.70, "assistant-v3": 0.65},
+    "prompt_lift": 0.03,
+    "rated_share": 0.35,
+    "refusal": {"assistant-v1": 0.020, "assistant-v2": 0.015, "assistant-v3": 0.040},
+    "error": {"assistant-v1": 0.010, "assistant-v2": 0.010, "assistant-v3": 0.015},
+    "latency_median_ms": {"assistant-v1": 900.0, "assistant-v2": 950.0, "assistant-v3": 850.0},
+    "latency_sigma": 0.45,
+    # the latency tail: a share of assistant-v2's responses take `tail_factor` times longer
+    "latency_tail": {"assistant-v2": {"share": 0.08, "factor": 3.0}},
+    "cost_median_usd": {"assistant-v1": 0.0040, "assistant-v2": 0.0065, "assistant-v3": 0.0030},
+    "cost_sigma": 0.3,
+    # pairwise judgements: Bradley–Terry ratings (ties ½: P(a's share) = σ_10((Ra − Rb)/400))
+    "bt_ratings": {"assistant-v1": 950.0, "assistant-v2": 1060.0, "assistant-v3": 990.0},
+    "tie_share": 0.15,
+    "judgements": 3000,
+    "llm_judge_share": 0.7,
+}
+
+
+def generate_llm_logs(*, seed: int = 17) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """An AI assistant's response log and a pairwise preference log with known truth
+    (`LLM_TRUTH`): three model versions, two prompt versions.
+
+    Returns:
+        ``responses``: ``response_id``, ``event_time``, ``model``, ``prompt_version``,
+        ``user_id``, ``rating`` (1 up, 0 down, null unrated), ``latency_ms``, ``cost_usd``,
+        ``refused``, ``error``, ``platform``; ``preferences``: ``model_a``, ``model_b``,
+        ``winner`` (``a``, ``b``, ``tie``), ``judge`` (``human`` or ``llm``).
+    """
+    t = LLM_TRUTH
+    rng = np.random.default_rng(seed)
+    models = list(t["model_shares"])
+    n_users = t["users"]
+    user_model = rng.choice(models, n_users, p=list(t["model_shares"].values()))
+    user_platform = _choice(rng, EVENTS_TRUTH["platform_shares"], n_users)
+    per_user = rng.poisson(10, n_users) + 1
+    user = np.repeat(np.arange(n_users), per_user)
+    n = len(user)
+    model = user_model[user]
+    prompt = rng.choice(list(t["prompt_shares"]), n, p=list(t["prompt_shares"].values()))
+
+    def per(key: str) -> np.ndarray:
+        return np.array([t[key][m] for m in model])
+
+    up_p = per("thumbs_up") + np.where(prompt == "p2", t["prompt_lift"], 0.0)
+    rated = rng.random(n) < t["rated_share"]
+    rating = np.where(rated, (rng.random(n) < up_p).astype(float), np.nan)
+    latency = per("latency_median_ms") * rng.lognormal(0.0, t["latency_sigma"], n)
+    for m, tail in t["latency_tail"].items():
+        slow = (model == m) & (rng.random(n) < tail["share"])
+        latency = np.where(slow, latency * tail["factor"], latency)
+    cost = per("cost_median_usd") * rng.lognormal(0.0, t["cost_sigma"], n)
+    refused = rng.random(n) < per("refusal")
+    error = rng.random(n) < per("error")
+    rating = np.where(error, np.nan, rating)  # a failed response is not rated
+    start = np.datetime64(t["start"], "us")
+    when = start + (rng.random(n) * t["days"] * _US_PER_DAY).astype("timedelta64[us]")
+    responses = pd.DataFrame(
+        {
+            "response_id": np.arange(1, n + 1, dtype=np.int64),
+            "event_time": when,
+            "model": model.astype(str),
+            "prompt_version": prompt.astype(str),
+            "user_id": (user + 1).astype(np.int64),
+            "rating": rating,
+            "latency_ms": np.round(latency, 1),
+            "cost_usd": np.round(cost, 6),
+            "refused": refused,
+            "error": error,
+            "platform": user_platform[user],
+        }
+    ).sort_values("event_time", ignore_index=True)
+    k = t["judgements"]
+    pairs = [(a, b) for i, a in enumerate(models) for b in models[i + 1 :]]
+    which = rng.integers(0, len(pairs), k)
+    a = np.array([pairs[i][0] for i in which])
+    b = np.array([pairs[i][1] for i in which])
+    flip = rng.random(k) < 0.5  # either model may be shown first
+    a, b = np.where(flip, b, a), np.where(flip, a, b)
+    r = t["bt_ratings"]
+    share_a = 1 / (1 + 10 ** ((np.array([r[x] for x in b]) - np.array([r[x] for x in a])) / 400))
+    tau = t["tie_share"]
+    # ties at rate tau; wins so that a's expected share (ties ½) is the BT probability
+    win_a = (share_a - tau / 2) / (1 - tau)
+    u = rng.random(k)
+    winner = np.where(u < tau, "tie", np.where(rng.random(k) < win_a, "a", "b"))
+    preferences = pd.DataFrame(
+        {
+            "model_a": a.astype(str),
+            "model_b": b.astype(str),
+            "winner": winner.astype(str),
+            "judge": np.where(rng.random(k) < t["llm_judge_share"], "llm", "human"),
+        }
+    )
+    return responses, preferences
+
+
 def write_sample_data(data_dir: str | Path) -> dict[str, Path]:
     """Write the committed sample files (events, experiment, predictions) as Parquet.
 
@@ -403,6 +509,7 @@ def write_sample_data(data_dir: str | Path) -> dict[str, Path]:
         "experiment": generate_experiment(),
         "predictions": generate_predictions(),
     }
+    frames["llm_responses"], frames["llm_preferences"] = generate_llm_logs()
     paths = {}
     for name, df in frames.items():
         path = data_dir / f"{name}.parquet"

@@ -58,10 +58,17 @@ PERCENT = frozenset(
         "stickiness",
         "recent_rate",
         "earlier_rate",
+        "win_rate",
+        "thumbs_up_rate",
+        "refusal_rate",
+        "error_rate",
     }
 )
 #: Columns that are counts (thousands separators, even when stored as floats).
-COUNTS = frozenset({"n", "n_labelled", "count", "users", "size", "tp", "fp", "dau", "wau", "mau"})
+COUNTS = frozenset(
+    {"n", "n_labelled", "count", "users", "size", "tp", "fp", "dau", "wau", "mau", "battles",
+     "wins", "ties", "responses"}
+)  # fmt: skip
 #: Columns that are differences of shares (shown in points).
 POINTS = frozenset({"diff"})
 #: Columns that are scores or errors on [0, 1] (three decimals).

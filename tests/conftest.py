@@ -60,6 +60,8 @@ def assert_close(a, b, path="result"):
 #: trust authentication accepts any password: the URL carries one so that the tests can prove
 #: it never reaches an output
 PG_PASSWORD = "pg-S3cret-never-written"
+#: the sample tables every engine test server holds
+SAMPLE_TABLES = ("events", "experiment", "predictions", "llm_responses", "llm_preferences")
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +73,7 @@ def pg_url():
     with postgres_server() as pg:
         url = f"postgresql://{pg['user']}:{PG_PASSWORD}@{pg['host']}:{pg['port']}/{pg['db']}"
         con = ibis.connect(url)
-        for name in ("events", "experiment", "predictions"):
+        for name in SAMPLE_TABLES:
             con.create_table(name, pd.read_parquet(ROOT / "data" / f"{name}.parquet"))
         con.disconnect()
         yield url
@@ -87,7 +89,7 @@ def spark_session():
         .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "4").getOrCreate()
     )  # fmt: skip
-    for name in ("events", "experiment", "predictions"):
+    for name in SAMPLE_TABLES:
         session.read.parquet(str(ROOT / "data" / f"{name}.parquet")).createOrReplaceTempView(name)
     yield session
     session.stop()

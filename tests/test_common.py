@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from aipm_nb import cohort, experiment, kpi, model, summary
+from aipm_nb import cohort, experiment, kpi, llm_eval, model, summary
 from aipm_nb.errors import DataError, ParameterError, SchemaError
 from aipm_nb.experiment.results import Decision, MetricResult, PowerResult
 from aipm_nb.model.metrics import RegressionMetrics, ThresholdChoice
@@ -59,6 +59,24 @@ ANALYSES: dict[str, tuple[Callable[[Any], Result], Callable[[], pd.DataFrame], s
             }
         ),
         "score",
+    ),
+    "llm_eval": (
+        lambda src: llm_eval.evaluate_llm(
+            src,
+            prompt_col=None,
+            response_col=None,
+            cost_col=None,
+            refused_col=None,
+            error_col=None,
+        ),
+        lambda: pd.DataFrame(
+            {
+                "model": ["v1", "v2"] * 60,
+                "rating": [1.0, 0.0, None, 1.0] * 30,
+                "latency_ms": [float(i) for i in range(1, 121)],
+            }
+        ),
+        "model",
     ),
     "kpi": (
         lambda src: kpi.monitor_kpis(src, [{"name": "users", "type": "users"}]),
@@ -128,6 +146,7 @@ PUBLIC_RESULTS = [
     RegressionMetrics,
     ReportResult,
     kpi.KpiResult,
+    llm_eval.LlmEvalResult,
 ]
 
 

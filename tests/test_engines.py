@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import FEATURES, METRICS, assert_close
 
-from aipm_nb import cohort, experiment, kpi, model
+from aipm_nb import cohort, experiment, kpi, llm_eval, model
 
 pytestmark = pytest.mark.slow
 
@@ -91,4 +91,15 @@ def test_ab_sequential_and_quantile(engine):
     assert other.to_dict()["metrics"][-1]["quantile"] == 0.95
     other = experiment.analyze_experiment(engine, METRICS, table="experiment", sequential=True)
     duck = experiment.analyze_experiment("sample:experiment", METRICS, sequential=True)
+    assert_close(other.to_dict(), duck.to_dict())
+
+
+def test_llm_eval(engine):
+    """Every engine-side aggregate of the LLM evaluation: per-version counts, exact latency
+    percentiles and their order statistics, the outcome counts behind the ratings."""
+    opts = dict(segment_col="platform", baseline="assistant-v1", candidate="assistant-v2")
+    other = llm_eval.evaluate_llm(engine, table="llm_responses", preferences_source=engine,
+                                  preferences_table="llm_preferences", **opts)  # fmt: skip
+    duck = llm_eval.evaluate_llm("sample:llm_responses",
+                                 preferences_source="sample:llm_preferences", **opts)  # fmt: skip
     assert_close(other.to_dict(), duck.to_dict())

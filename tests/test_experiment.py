@@ -79,7 +79,9 @@ def test_sample_experiment_decision(experiment_df):
 
 def test_summary_dict_keys(experiment_df):
     d = analyze_experiment(experiment_df, METRICS).to_dict()
-    assert set(d) == {"control", "primary_metric", "alpha", "srm", "metrics", "decision", "verdict"}
+    assert set(d) == {
+        "control", "primary_metric", "alpha", "sequential", "srm", "metrics", "decision", "verdict"
+    }  # fmt: skip
     assert set(d["srm"]) == {"p_value", "mismatch", "counts"}
     assert list(d["metrics"][0]) == [
         "metric",
@@ -102,6 +104,7 @@ def test_summary_dict_keys(experiment_df):
         "cuped",
         "guardrail",
         "significant",
+        "sequential",  # DESIGN section 5: A/B metrics gain "sequential" (issue 17)
     ]
     assert set(d["decision"]) == {"recommendation", "reasons"}
     import json

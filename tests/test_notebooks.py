@@ -73,7 +73,8 @@ def test_ab_on_another_file(tmp_path):
     )  # fmt: skip
     r = s["result"]
     assert s["kind"] == "ab_test" and r["control"] == "A"
-    assert set(r) == {"control", "primary_metric", "alpha", "srm", "metrics", "decision", "verdict"}
+    assert set(r) == {"control", "primary_metric", "alpha", "sequential", "srm", "metrics",
+                      "decision", "verdict"}  # fmt: skip
     assert r["primary_metric"] == "conv" and r["alpha"] == 0.05
     assert set(r["srm"]["counts"]) == {"A", "B", "C"}
     assert {(m["metric"], m["variant"]) for m in r["metrics"]} == {

@@ -27,7 +27,8 @@ def test_notebooks_through_runner_with_env_url(pg_url, tmp_path, monkeypatch, ca
     monkeypatch.setenv("AIPM_TEST_PG_URL", pg_url)
     local = yaml.safe_load((ROOT / "reports.yml").read_text())["reports"]
     tables = {"cohort_analysis": "events", "ab_test_evaluation": "experiment",
-              "model_performance": "predictions", "kpi_monitoring": "events"}  # fmt: skip
+              "model_performance": "predictions", "kpi_monitoring": "events",
+              "llm_evaluation": "llm_responses"}  # fmt: skip
     reports = []
     for r in local:
         stem = r["notebook"].split("/")[-1].removesuffix(".ipynb")
@@ -35,11 +36,15 @@ def test_notebooks_through_runner_with_env_url(pg_url, tmp_path, monkeypatch, ca
         if "predictions_source" in params:  # the KPI report reads a second table
             params |= {"predictions_source": "env:AIPM_TEST_PG_URL",
                        "predictions_table": "predictions"}  # fmt: skip
+        if "preferences_source" in params:  # so does the LLM evaluation
+            params |= {"preferences_source": "env:AIPM_TEST_PG_URL",
+                       "preferences_table": "llm_preferences"}  # fmt: skip
         reports.append({"name": f"pg-{r['name']}", "notebook": str(ROOT / r["notebook"]),
                         "parameters": params})  # fmt: skip
         local_params = {**r["parameters"], "source": str(ROOT / r["parameters"]["source"])}
-        if "predictions_source" in local_params:
-            local_params["predictions_source"] = str(ROOT / r["parameters"]["predictions_source"])
+        for second in ("predictions_source", "preferences_source"):
+            if second in local_params:
+                local_params[second] = str(ROOT / r["parameters"][second])
         reports.append({"name": r["name"], "notebook": str(ROOT / r["notebook"]),
                         "parameters": local_params})  # fmt: skip
     cfg = tmp_path / "reports.yml"

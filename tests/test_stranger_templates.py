@@ -100,7 +100,25 @@ def _kpi_csv(path):
     }
 
 
+def _llm_csv(path):
+    """A response log exported by hand: own column names, a text timestamp, thumbs as 0/1 with
+    blanks, no latency, cost, prompt or refusal columns, no response id."""
+    rng = np.random.default_rng(25)
+    n = 1500
+    pd.DataFrame(
+        {
+            "Model Version": rng.choice(["gpt-small", "gpt-large"], n),
+            "Logged At": (pd.Timestamp("2024-05-01")
+                          + pd.to_timedelta(rng.integers(0, 30 * 86400, n), unit="s")
+                          ).strftime("%Y-%m-%d %H:%M:%S"),
+            "Thumbs": np.where(rng.random(n) < 0.4, rng.binomial(1, 0.6, n), np.nan),
+        }
+    ).to_csv(path, index=False)  # fmt: skip
+    return {"source": str(path), "model_col": "Model Version", "rating_col": "Thumbs"}
+
+
 TEMPLATES = {
+    "llm_evaluation": (_llm_csv, ["`latency_col=`", "`segment_col=`", "`prompt_col=`"]),
     "kpi_monitoring": (_kpi_csv, ["`segment_col=`"]),
     "ab_test_evaluation": (_experiment_csv, ["`time_col=`", "`segment_cols=`"]),
     "cohort_analysis": (_events_csv, ["`segment_col=`", "`adoption_event=`", "`revenue_col=`"]),

@@ -90,7 +90,17 @@ def _kpi(p: Mapping[str, Any]) -> None:
     monitor_kpis(p["source"], p["kpis"], **kwargs)
 
 
+def _llm_eval(p: Mapping[str, Any]) -> None:
+    from aipm_nb.llm_eval import evaluate_llm, paired_preferences
+
+    optional = _optional("llm_eval", p)
+    kwargs = _kwargs(evaluate_llm, p, **optional.values)
+    kwargs["preferences_source"] = paired_preferences(p["source"], p.get("preferences_source"))
+    evaluate_llm(p["source"], **kwargs)
+
+
 _RUNS: dict[str, Callable[[Mapping[str, Any]], None]] = {
+    "llm_eval": _llm_eval,
     "kpi": _kpi,
     "ab_test": _ab_test,
     "cohort": _cohort,

@@ -73,63 +73,94 @@ def verdict_status(summary: Mapping[str, Any] | None) -> str | None:
     return status if isinstance(status, str) else None
 
 
+def _hl_ab(res: Mapping[str, Any]) -> list[str]:
+    out = []
+    dec = res.get("decision", {})
+    metrics = res.get("metrics", [])
+    name = res.get("primary_metric") or next(
+        (m["metric"] for m in metrics if not m.get("guardrail")), None
+    )  # summaries written before primary_metric was recorded
+    primary = [m for m in metrics if m["metric"] == name]
+    if primary:
+        best = max(primary, key=lambda m: m.get("rel_effect") or 0)
+        out.append(f"{best['variant']} {best['rel_effect']:+.1%} {best['metric']}")
+    if not res.get("verdict"):  # newer summaries show it as the verdict chip
+        out.append(f"→ {dec.get('recommendation', '?').replace('_', ' ')}")
+    if res.get("srm", {}).get("mismatch"):
+        out.append("sample ratio mismatch")
+    return out
+
+
+def _hl_cohort(res: Mapping[str, Any]) -> list[str]:
+    out = []
+    avg = res.get("average_retention") or []
+    period = res.get("period", "period")
+    k = 4 if len(avg) > 4 and avg[4] is not None else None
+    if k is None:
+        ks = [i for i, v in enumerate(avg) if v is not None and i > 0]
+        k = ks[-1] if ks else None
+    if k is not None:
+        out.append(f"{period}-{k} retention {_pct(avg[k])}")
+    out.append(f"{len(res.get('cohorts', []))} cohorts")
+    return out
+
+
+def _hl_model(res: Mapping[str, Any]) -> list[str]:
+    out = []
+    m = res.get("metrics") or {}
+    if m.get("roc_auc") is not None:
+        out.append(f"AUC {m['roc_auc']:.3f}")
+    if m.get("ece") is not None:
+        out.append(f"ECE {m['ece']:.3f}")
+    worst = [d for d in res.get("drift", []) if d.get("status") != "stable"]
+    out.append(
+        "drift: " + ", ".join(f"{d['column']} {d['status']}" for d in worst[:2])
+        if worst
+        else "no drift"
+    )
+    return out
+
+
+def _hl_kpi(res: Mapping[str, Any]) -> list[str]:
+    kpis = res.get("kpis") or []
+    alerts = [k["name"] for k in kpis if k.get("status") == "alert"]
+    n = len(alerts)
+    out = [f"{n} alert{'s' if n > 1 else ''}: " + ", ".join(alerts) if alerts else "no alerts"]
+    watch = sum(k.get("status") == "watch" for k in kpis)
+    if watch:
+        out.append(f"{watch} to watch")
+    out.append(f"{len(kpis)} KPIs")
+    return out
+
+
+def _hl_llm(res: Mapping[str, Any]) -> list[str]:
+    out = []
+    ratings = res.get("ratings") or []
+    if ratings:
+        r = ratings[0]
+        out.append(
+            f"{r['model']} leads: {r['rating']:.0f} [{r['ci_lower']:.0f}, {r['ci_upper']:.0f}]"
+        )
+    out.append(f"{len(res.get('versions') or [])} versions")
+    return out
+
+
+_HEADLINES = {
+    "ab_test": _hl_ab,
+    "cohort": _hl_cohort,
+    "model_performance": _hl_model,
+    "kpi": _hl_kpi,
+    "llm_eval": _hl_llm,
+}
+
+
 def headline(summary: Mapping[str, Any]) -> list[str]:
     """Two or three headline numbers of a summary (DESIGN section 5) for the index."""
-    kind, res = summary.get("kind"), summary.get("result") or {}
-    out: list[str] = []
+    fn = _HEADLINES.get(str(summary.get("kind")))
     try:
-        if kind == "ab_test":
-            dec = res.get("decision", {})
-            metrics = res.get("metrics", [])
-            name = res.get("primary_metric") or next(
-                (m["metric"] for m in metrics if not m.get("guardrail")), None
-            )  # summaries written before primary_metric was recorded
-            primary = [m for m in metrics if m["metric"] == name]
-            if primary:
-                best = max(primary, key=lambda m: m.get("rel_effect") or 0)
-                out.append(f"{best['variant']} {best['rel_effect']:+.1%} {best['metric']}")
-            if not res.get("verdict"):  # newer summaries show it as the verdict chip
-                out.append(f"→ {dec.get('recommendation', '?').replace('_', ' ')}")
-            if res.get("srm", {}).get("mismatch"):
-                out.append("sample ratio mismatch")
-        elif kind == "cohort":
-            avg = res.get("average_retention") or []
-            period = res.get("period", "period")
-            k = 4 if len(avg) > 4 and avg[4] is not None else None
-            if k is None:
-                ks = [i for i, v in enumerate(avg) if v is not None and i > 0]
-                k = ks[-1] if ks else None
-            if k is not None:
-                out.append(f"{period}-{k} retention {_pct(avg[k])}")
-            out.append(f"{len(res.get('cohorts', []))} cohorts")
-        elif kind == "kpi":
-            kpis = res.get("kpis") or []
-            alerts = [k["name"] for k in kpis if k.get("status") == "alert"]
-            if alerts:
-                out.append(
-                    f"{len(alerts)} alert{'s' if len(alerts) > 1 else ''}: " + ", ".join(alerts)
-                )
-            else:
-                out.append("no alerts")
-            watch = sum(k.get("status") == "watch" for k in kpis)
-            if watch:
-                out.append(f"{watch} to watch")
-            out.append(f"{len(kpis)} KPIs")
-        elif kind == "model_performance":
-            m = res.get("metrics") or {}
-            if m.get("roc_auc") is not None:
-                out.append(f"AUC {m['roc_auc']:.3f}")
-            if m.get("ece") is not None:
-                out.append(f"ECE {m['ece']:.3f}")
-            worst = [d for d in res.get("drift", []) if d.get("status") != "stable"]
-            out.append(
-                "drift: " + ", ".join(f"{d['column']} {d['status']}" for d in worst[:2])
-                if worst
-                else "no drift"
-            )
+        return fn(summary.get("result") or {}) if fn else []
     except (KeyError, TypeError, ValueError):
-        pass
-    return out
+        return []
 
 
 def _param_rows(parameters: Mapping[str, Any]) -> str:
