@@ -16,6 +16,7 @@ __all__ = [
     "ab_cumulative",
     "ab_distributions",
     "ab_forest",
+    "estimated_vs_realized",
     "active_users_plot",
     "lifecycle_plot",
     "metric_over_time",
@@ -399,6 +400,36 @@ def metric_over_time(result: Any, *, ax: Any = None) -> Any:
         ax.scatter(bad.window, bad[metric], color=BAD, zorder=3)
     ax.axvline(result.reference_end, color=NEUTRAL, lw=0.8, ls=":", label="reference end")
     ax.set_title(f"{metric} per window")
+    ax.legend(frameon=False, fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.figure.autofmt_xdate()
+    return ax
+
+
+def estimated_vs_realized(result: Any, *, metric: str | None = None, ax: Any = None) -> Any:
+    """Estimated metric per window (calibrated scores, ±3 SE band) against the realized one;
+    windows without labels shaded.
+    """
+    ax = _ax(ax, (9, 3.5))
+    e = result.estimated
+    if e is None or e.empty:
+        ax.text(0.5, 0.5, "no estimates (no labelled reference rows)", ha="center",
+                transform=ax.transAxes)  # fmt: skip
+        return ax
+    if metric is None:
+        metric = result.window_metric if result.window_metric in set(e.metric) else "roc_auc"
+    d = e[e.metric == metric].sort_values("window")
+    ax.fill_between(d.window, d.lower, d.upper, alpha=0.2, color="#8250df", step="mid")
+    ax.plot(d.window, d.estimate, marker="o", ms=3, color="#8250df", label="estimated")
+    ax.plot(d.window, d.realized, marker="s", ms=3, color="#24292f", lw=1, label="realized")
+    for w in d[d.n_labelled == 0].window:
+        ax.axvspan(w - pd.Timedelta(days=3.5), w + pd.Timedelta(days=3.5), color="#fff8c5",
+                   zorder=0)  # fmt: skip
+    if result.metric_floor is not None and metric == result.window_metric:
+        ax.axhline(result.metric_floor, color=BAD, ls="--", lw=1, label="floor")
+    name = {"roc_auc": "ROC AUC", "f1": "F1"}.get(metric, metric)
+    ax.set_ylabel(name)
+    ax.set_title(f"{name}: estimated from scores (±3 SE) vs realized; shaded: no labels yet")
     ax.legend(frameon=False, fontsize=8)
     ax.grid(alpha=0.3)
     ax.figure.autofmt_xdate()

@@ -322,6 +322,11 @@ PREDICTIONS_TRUTH: dict[str, Any] = {
     "unlabelled_last_days": 7,  # labels of the last days are not in yet (null)
     "unlabelled_share": 0.03,  # and a few random rows lack a label
     "v2_day": 45,  # model_version v2 serves from here on (same model quality)
+    # from this day on (the running, unlabelled week from 2024-05-27) the traffic moves toward
+    # the uncertain region: the true logit (and with it the score) is scaled by `logit_scale`,
+    # so performance drops where no label can show it yet (the estimates must)
+    "uncertain_from_day": 87,
+    "uncertain_logit_scale": 0.4,
 }
 
 
@@ -363,6 +368,7 @@ def generate_predictions(
         + 2.5 * (feature_usage - 2 / 7)
         - 0.3 * (np.log(latency) - np.log(800)) / 0.3
     )
+    z = np.where(day_f >= t["uncertain_from_day"], z * t["uncertain_logit_scale"], z)
     p_true = 1 / (1 + np.exp(-z))
     label = (rng.random(n_rows) < p_true).astype(float)
     noise = np.where(platform == "android", rng.normal(0, t["android_noise"], n_rows), 0.0)

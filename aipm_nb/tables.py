@@ -86,6 +86,8 @@ SCORES = frozenset(
         "lower",
         "upper",
         "threshold",
+        "estimate",
+        "realized",
     }
 )
 

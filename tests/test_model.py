@@ -239,7 +239,16 @@ def test_summary_json(predictions_df):
     res = model.analyze_model(predictions_df, segment_cols=["platform"],
                               feature_cols=["prompt_length"])  # fmt: skip
     d = res.to_dict()
-    assert set(d) == {"n", "n_labelled", "metrics", "calibration", "segments", "drift", "verdict"}
+    assert set(d) == {
+        "n",
+        "n_labelled",
+        "metrics",
+        "calibration",
+        "segments",
+        "drift",
+        "verdict",
+        "estimated",
+    }  # fmt: skip (issue 19: estimates before labels)
     assert set(d["metrics"]) == set(model.METRIC_KEYS)
     assert set(d["calibration"][0]) == {"lower", "upper", "count", "mean_score", "positive_rate"}
     assert {"column", "value", "n", "roc_auc"} <= set(d["segments"][0])

@@ -50,7 +50,8 @@ def test_notebooks_through_runner_with_env_url(pg_url, tmp_path, monkeypatch, ca
     cfg = tmp_path / "reports.yml"
     cfg.write_text(yaml.safe_dump({"reports": reports}))
     out = tmp_path / "out"
-    code = main(["run", str(cfg), "--out", str(out), "--run-id", "pg", "--no-progress"])
+    code = main(["run", str(cfg), "--out", str(out), "--run-id", "pg", "--jobs", "2",
+                 "--no-progress"])  # fmt: skip
     captured = capsys.readouterr()
     assert code == 0, captured.out + captured.err
     for r in local:

@@ -34,7 +34,7 @@ def test_repo_reports_yml_end_to_end(tmp_path, capsys):
     """The shipped reports.yml runs every template on the sample data."""
     out = tmp_path / "out"
     code = main(["run", str(ROOT / "reports.yml"), "--out", str(out), "--run-id", "r1",
-                 "--no-progress"])  # fmt: skip
+                 "--jobs", "2", "--no-progress"])  # fmt: skip
     assert code == 0, capsys.readouterr()
     specs = yaml.safe_load((ROOT / "reports.yml").read_text())["reports"]
     manifest = json.loads((out / "r1" / "run.json").read_text())

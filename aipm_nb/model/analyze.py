@@ -24,6 +24,7 @@ from aipm_nb.model.engine import (
     segment_metrics,
     window_metrics,
 )
+from aipm_nb.model.estimate import estimate_by_window
 from aipm_nb.model.metrics import (
     METRIC_KEYS,
     WINDOW_METRICS,
@@ -36,6 +37,7 @@ from aipm_nb.model.metrics import (
 )
 from aipm_nb.results import Result, Verdict, jsonable, warning
 from aipm_nb.sources import open_source
+from aipm_nb.stats.cbpe import ESTIMATED_METRICS
 from aipm_nb.validation import check_scalar
 
 __all__ = ["ModelResult", "analyze_model"]
@@ -66,6 +68,10 @@ class ModelResult(Result):
     window_metric: str = "roc_auc"
     warnings: tuple[dict[str, str], ...] = field(default=())
     alpha: float = config.ALPHA
+    #: per window x metric: the estimate from calibrated scores (CBPE) with its ±3 SE band and
+    #: the realized value where labels exist (`aipm_nb.model.estimate`)
+    estimated: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False)
+    estimate_calibration: str | None = None  # "isotonic" or "none"
 
     def metrics_dict(self) -> dict[str, float | None]:
         """The label metrics of DESIGN section 5 (None where undefined)."""
@@ -92,6 +98,11 @@ class ModelResult(Result):
             "calibration": jsonable(self.calibration),
             "segments": jsonable(self.segments),
             "drift": jsonable(drift),
+            "estimated": jsonable(
+                self.estimated[["window", "metric", "estimate", "lower", "upper", "realized"]]
+                if len(self.estimated)
+                else []
+            ),
         }
 
     def to_pandas(self) -> pd.DataFrame:
@@ -161,6 +172,17 @@ def analyze_model(
     windows = window_metrics(t, time_col, window, threshold, window_metric, metric_floor, span)
     warnings += _window_warnings(windows, window, window_metric, metric_floor)
     drift_rows = feature_drift(t, [score_col, *feature_cols], is_cur)
+    estimated, est_cal = pd.DataFrame(), None
+    if n_lab:
+        floor_metric = window_metric if window_metric in ESTIMATED_METRICS else "roc_auc"
+        try:
+            estimated, cal = estimate_by_window(
+                t, time_col, window, threshold, ~is_cur, span, label=label,
+                metric_floor=metric_floor, floor_metric=floor_metric,
+            )  # fmt: skip
+            est_cal = cal.method
+        except DataError as exc:  # no labelled reference row: no estimates, say why
+            warnings.append(warning("no_labels", f"no performance estimates: {exc}"))
     chosen = None
     if n_lab and (target_precision is not None or target_recall is not None):
         chosen = choose_threshold(
@@ -192,6 +214,8 @@ def analyze_model(
         metric_floor=metric_floor,
         window_metric=window_metric,
         warnings=tuple(warnings),
+        estimated=estimated,
+        estimate_calibration=est_cal,
     )
 
 

@@ -67,11 +67,33 @@ def summary_markdown(res: ModelResult) -> str:
             f"{c.precision:.1%}, recall {c.recall:.1%}, flags "
             f"{c.flagged_share:.1%} of traffic."
         )
+    est = _estimate_sentence(res)
+    if est:
+        lines.append(est)
     lines.append(
         f"{res.n:,} predictions, {res.n_labelled:,} labelled "
         f"({res.n - res.n_labelled:,} not yet labelled count for drift only)."
     )
     return "\n\n".join(lines)
+
+
+def _estimate_sentence(res: ModelResult) -> str:
+    """The estimate for the latest window that has no labels yet (CBPE), if there is one."""
+    from aipm_nb.model.estimate import latest_estimate
+
+    metric = res.window_metric if res.window_metric in ("roc_auc", "accuracy", "precision",
+                                                         "recall", "f1") else "roc_auc"  # fmt: skip
+    e = latest_estimate(res.estimated, metric)
+    if e is None:
+        return ""
+    name = "ROC AUC" if metric == "roc_auc" else metric
+    running = " (still running)" if e["partial"] else ""
+    cal = "isotonic-calibrated scores" if res.estimate_calibration == "isotonic" else "the scores"
+    return (
+        f"**Before labels arrive**: the window from {e['window']:%d %b %Y}{running} has no "
+        f"labels yet; its estimated {name} is **{e['estimate']:.3f}** (±3 SE "
+        f"{e['lower']:.3f}–{e['upper']:.3f}), from {cal} — valid while the calibration holds."
+    )
 
 
 def _drift_sentence(res: ModelResult, score: pd.Series) -> str:

@@ -51,6 +51,7 @@ def model_verdict(res: ModelResult) -> Verdict:
     alpha = res.alpha
     _floor(res, bad, watch, alpha)
     _auc_drop(res, bad, alpha)
+    _estimated_floor(res, bad)
     drift = latest_drift(res.score_drift_by_window)
     if drift and drift["psi"] >= config.PSI_STABLE:  # type: ignore[operator]
         onset = f" on {drift['onset']:%d %b %Y}" if drift["onset"] is not None else ""
@@ -94,6 +95,26 @@ def _floor(res: ModelResult, bad: list[str], watch: list[str], alpha: float) -> 
         bad.append(f"{text}: below the floor {floor}")
     elif last[metric] < floor:
         watch.append(f"{text}: estimate below the floor {floor}, but the interval reaches it")
+
+
+def _estimated_floor(res: ModelResult, bad: list[str]) -> None:
+    """Before labels arrive: the latest unlabelled window whose estimate's ±3 SE band lies
+    below the floor (`aipm_nb.model.estimate`).
+    """
+    from aipm_nb.model.estimate import latest_estimate
+
+    if res.metric_floor is None:
+        return
+    metric = res.window_metric if res.window_metric in ("roc_auc", "accuracy", "precision",
+                                                         "recall", "f1") else "roc_auc"  # fmt: skip
+    e = latest_estimate(res.estimated, metric)
+    # like realized metrics, a window the data covers only partly never raises an alert
+    if e is not None and not e["partial"] and e["upper"] < res.metric_floor:
+        bad.append(
+            f"estimated {metric} {e['estimate']:.3f} (±3 SE {e['lower']:.3f}–{e['upper']:.3f}) "
+            f"in the window from {e['window']:%d %b %Y}, which has no labels yet: below the "
+            f"floor {res.metric_floor} (estimated from calibrated scores)"
+        )
 
 
 def _auc_drop(res: ModelResult, bad: list[str], alpha: float) -> None:
