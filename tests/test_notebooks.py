@@ -134,7 +134,8 @@ def test_model_on_another_file(tmp_path):
     )  # fmt: skip
     r = s["result"]
     assert s["kind"] == "model_performance"
-    assert set(r) == {"n", "n_labelled", "metrics", "calibration", "segments", "drift", "verdict"}
+    assert set(r) == {"n", "n_labelled", "metrics", "calibration", "segments", "drift", "verdict",
+                      "estimated"}  # fmt: skip
     assert r["n"] == 8000 and r["n_labelled"] == int(df.is_fraud.notna().sum())
     assert set(r["metrics"]) == {"roc_auc", "pr_auc", "log_loss", "brier", "ece", "precision",
                                  "recall", "f1", "accuracy"}  # fmt: skip
