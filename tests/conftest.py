@@ -87,7 +87,7 @@ def spark_session():
     session = (
         SparkSession.builder.master("local[2]").appName("aipm-nb-tests")
         .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4").getOrCreate()
+        .config("spark.sql.shuffle.partitions", "2").getOrCreate()
     )  # fmt: skip
     for name in SAMPLE_TABLES:
         session.read.parquet(str(ROOT / "data" / f"{name}.parquet")).createOrReplaceTempView(name)
