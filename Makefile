@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-SAMPLE := data/events.parquet data/experiment.parquet data/predictions.parquet data/llm_responses.parquet data/llm_preferences.parquet
+SAMPLE := data/events.parquet data/experiment.parquet data/predictions.parquet data/llm_responses.parquet data/llm_preferences.parquet data/funnel_events.parquet data/funnel_assignments.parquet
 
 .PHONY: help venv data report test lint format lab bench notebooks services clean
 

@@ -12,6 +12,8 @@ SAMPLE_FILES = {
     "predictions": "predictions.parquet",
     "llm_responses": "llm_responses.parquet",
     "llm_preferences": "llm_preferences.parquet",
+    "funnel_events": "funnel_events.parquet",
+    "funnel_assignments": "funnel_assignments.parquet",
 }
 
 #: Significance level of A/B tests and of confidence intervals (1 - alpha).

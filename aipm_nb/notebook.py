@@ -31,6 +31,7 @@ TEMPLATES = {
     "model_performance": "model_performance",
     "kpi": "kpi_monitoring",
     "llm_eval": "llm_evaluation",
+    "funnel": "funnel_analysis",
 }
 
 #: Optional parameters of each template and the section each turns on.
@@ -60,6 +61,7 @@ OPTIONAL: dict[str, dict[str, str]] = {
         "error_col": "error rates",
         "segment_col": "the breakdown by segment",
     },
+    "funnel": {"breakdown_col": "the breakdown with tests across its groups"},
 }
 
 

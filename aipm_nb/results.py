@@ -153,6 +153,9 @@ VerdictStatus = Literal[
     "declining",  # cohorts
     "on_track",
     "alert",  # KPI monitoring (and "watch")
+    "differs",
+    "no_difference",
+    "measured",  # funnels (groups or arms compared; nothing compared)
     "insufficient_data",
 ]
 #: How the index colours each status: good, neutral or bad news.
@@ -166,6 +169,9 @@ VERDICT_TONE = {
     "flat": "neutral",
     "watch": "neutral",
     "insufficient_data": "neutral",
+    "differs": "neutral",
+    "no_difference": "neutral",
+    "measured": "neutral",
     "do_not_ship": "bad",
     "investigate": "bad",
     "degraded": "bad",

@@ -53,6 +53,7 @@ __all__ = [
     "describe_source",
     "load_table",
     "open_source",
+    "open_source_beside",
     "redact",
     "resolve_env",
 ]
@@ -171,6 +172,31 @@ def open_source(
 
 
 _SCHEMA_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("schema_only", default=False)
+#: A DuckDB connection that CSV/Parquet files are read through (`open_source_beside`).
+_READ_WITH: contextvars.ContextVar[Any] = contextvars.ContextVar("read_with", default=None)
+
+
+def open_source_beside(other: ir.Table, source: Any, **kwargs: Any) -> Source:
+    """`open_source`, on the engine of ``other`` so that the two tables can be joined there: a
+    DataFrame, a CSV/Parquet file or sample (read through ``other``'s DuckDB connection), or a
+    table of the same database. Anything else is a `ParameterError` saying where it must live.
+    """
+    backend = other._find_backend(use_default=True)
+    token = _READ_WITH.set(backend if backend.name == "duckdb" else None)
+    try:
+        src = open_source(source, **kwargs)
+    finally:
+        _READ_WITH.reset(token)
+    if isinstance(resolve_env(source), pd.DataFrame):
+        return src
+    mine = src.table._find_backend(use_default=True)
+    if mine is not backend:
+        raise ParameterError(
+            f"{src.label} is on {mine.name} and the table it is joined with on {backend.name}; "
+            "put both in the same database (or pass a DataFrame or a CSV/Parquet file when the "
+            "other table is read with DuckDB)"
+        )
+    return src
 
 
 @contextlib.contextmanager
@@ -316,7 +342,7 @@ def _open_path(path: str, table: str | None, label: str) -> ir.Table:
         if lower.endswith(_DUCKDB_SUFFIXES):
             con = _duckdb(path, read_only=True)
             return _pick_table(con, table, label)
-        con = _duckdb()
+        con = _READ_WITH.get() or _duckdb()
         if lower.endswith((".parquet", ".pq", ".parquet.gz")) or lower.endswith("*"):
             return con.read_parquet(path)
         if lower.endswith((".csv", ".csv.gz", ".tsv", ".txt")):

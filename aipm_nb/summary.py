@@ -26,7 +26,7 @@ __all__ = [
     "write_summary",
 ]
 
-KINDS = ("cohort", "ab_test", "model_performance", "kpi", "llm_eval")
+KINDS = ("cohort", "ab_test", "model_performance", "kpi", "llm_eval", "funnel")
 
 #: Keys every ``result`` object of a kind has (DESIGN section 5); results may add more.
 RESULT_KEYS: dict[str, frozenset[str]] = {
@@ -37,6 +37,7 @@ RESULT_KEYS: dict[str, frozenset[str]] = {
     ),
     "kpi": frozenset({"period", "kpis", "segments", "series", "verdict"}),
     "llm_eval": frozenset({"versions", "pairwise", "ratings", "verdict"}),
+    "funnel": frozenset({"steps", "breakdown", "verdict"}),
 }
 
 

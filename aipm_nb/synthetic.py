@@ -22,13 +22,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aipm_nb.synthetic_funnel import FUNNEL_TRUTH, generate_funnel
+
 __all__ = [
     "EVENTS_TRUTH",
     "EXPERIMENT_TRUTH",
+    "FUNNEL_TRUTH",
     "LLM_TRUTH",
     "PREDICTIONS_TRUTH",
     "generate_events",
     "generate_experiment",
+    "generate_funnel",
     "generate_llm_logs",
     "generate_predictions",
     "true_retention",
@@ -504,7 +508,8 @@ def generate_llm_logs(*, seed: int = 17) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def write_sample_data(data_dir: str | Path) -> dict[str, Path]:
-    """Write the committed sample files (events, experiment, predictions) as Parquet.
+    """Write the committed sample files (events, experiment, predictions, LLM logs, funnel) as
+    Parquet.
 
     Each file is written to a temporary name and renamed, so a reader never sees half a file.
     """
@@ -516,6 +521,7 @@ def write_sample_data(data_dir: str | Path) -> dict[str, Path]:
         "predictions": generate_predictions(),
     }
     frames["llm_responses"], frames["llm_preferences"] = generate_llm_logs()
+    frames["funnel_events"], frames["funnel_assignments"] = generate_funnel()
     paths = {}
     for name, df in frames.items():
         path = data_dir / f"{name}.parquet"

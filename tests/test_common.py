@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from aipm_nb import cohort, experiment, kpi, llm_eval, model, summary
+from aipm_nb import cohort, experiment, funnel, kpi, llm_eval, model, summary
 from aipm_nb.errors import DataError, ParameterError, SchemaError
 from aipm_nb.experiment.results import Decision, MetricResult, PowerResult
 from aipm_nb.model.metrics import RegressionMetrics, ThresholdChoice
@@ -88,6 +88,17 @@ ANALYSES: dict[str, tuple[Callable[[Any], Result], Callable[[], pd.DataFrame], s
         ),
         "event_time",
     ),
+    "funnel": (
+        lambda src: funnel.analyze_funnel(src, ["open", "buy"], as_of="2024-03-01"),
+        lambda: pd.DataFrame(
+            {
+                "user_id": [1, 1, 2],
+                "event_time": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-02"]),
+                "event_name": ["open", "buy", "open"],
+            }
+        ),
+        "event_name",
+    ),
 }
 
 
@@ -147,6 +158,7 @@ PUBLIC_RESULTS = [
     ReportResult,
     kpi.KpiResult,
     llm_eval.LlmEvalResult,
+    funnel.FunnelResult,
 ]
 
 

@@ -18,7 +18,7 @@ from aipm_nb.results import warning
 from aipm_nb.sources import open_source
 from aipm_nb.validation import check_scalar
 
-__all__ = ["prepare_events"]
+__all__ = ["prepare_events", "present_event_names"]
 
 
 PERIODS = ("day", "week", "month")
@@ -184,7 +184,7 @@ def prepare_events(
             f"{src.label} has no event with a user id dated before now", table=src.label
         )
     if act or ret:
-        names = set(t.select(e=t[event_col].cast("string")).distinct().limit(10_000).to_pandas().e)
+        names = present_event_names(t, event_col)
         for kind, evs in (("activation_events", act), ("return_events", ret)):
             missing = [e for e in evs or () if e not in names]
             if missing:
@@ -208,6 +208,13 @@ def prepare_events(
         tuple(warnings),
         pd.Timestamp(stats["first"]),
     )
+
+
+def present_event_names(t: ir.Table, event_col: str, limit: int = 10_000) -> set[str]:
+    """The distinct event names of ``t`` (at most ``limit`` of them), to check that the events
+    a parameter names occur at all.
+    """
+    return set(t.select(e=t[event_col].cast("string")).distinct().limit(limit).to_pandas().e)
 
 
 def _local_time(t: ir.Table, time_col: str, timezone: str, label: str) -> ir.TimestampValue:

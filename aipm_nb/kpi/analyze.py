@@ -21,6 +21,7 @@ from aipm_nb.cohort.events import (
     _period_index,
     period_start,
     prepare_events,
+    present_event_names,
     resolve_as_of,
 )
 from aipm_nb.errors import DataError, ParameterError
@@ -580,7 +581,7 @@ def _explicit_as_of(as_of: Any, timezone: str) -> pd.Timestamp:
 
 
 def _check_event_names(t: Any, event_col: str, kpis: Sequence[Kpi], label: str) -> None:
-    names = set(t.select(e=t[event_col].cast("string")).distinct().limit(10_000).to_pandas().e)
+    names = present_event_names(t, event_col)
     for k in kpis:
         for s in k.event_sets:
             missing = [e for e in s or () if e not in names]

@@ -145,12 +145,26 @@ def _hl_llm(res: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _hl_funnel(res: Mapping[str, Any]) -> list[str]:
+    steps = res.get("steps") or []
+    if not steps:
+        return []
+    out = [f"{_pct(steps[-1].get('conversion_from_start'))} end to end"]
+    later = [s for s in steps[1:] if s.get("conversion_from_previous") is not None]
+    if later:
+        worst = min(later, key=lambda s: s["conversion_from_previous"])
+        out.append(f"biggest drop: {worst['step']} ({_pct(1 - worst['conversion_from_previous'])})")
+    out.append(f"{len(steps)} steps")
+    return out
+
+
 _HEADLINES = {
     "ab_test": _hl_ab,
     "cohort": _hl_cohort,
     "model_performance": _hl_model,
     "kpi": _hl_kpi,
     "llm_eval": _hl_llm,
+    "funnel": _hl_funnel,
 }
 
 

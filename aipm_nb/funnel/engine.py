@@ -1,0 +1,215 @@
+"""Funnel step matching in the engine: window functions over each user's event times, one row
+per user out, and only aggregates to pandas (DESIGN section 4, "Funnels").
+
+How a user's furthest step is found without pulling events:
+
+1. *Moments*: the user's events grouped by timestamp, with one flag per step (does an event of
+   that step happen at this instant?). Ordered and unordered funnels keep only moments with a
+   step event; strict funnels keep every moment (any other event breaks a strict attempt).
+2. *Chains* (ordered, strict): for every moment and step k, the greedy times of steps k+1, …
+   taken from there: the earliest next moment with step k+1 (ordered: any later moment;
+   strict: the user's very next moment), then from that one the earliest with step k+2, and so
+   on. Built backwards from the last step, one window pass per step; greedy (earliest) times
+   are what reaches furthest within a window, and a later start never reaches further, so
+   "the value at the next moment with step k+1" is the running minimum over the later moments.
+   Unordered: for every moment, the first time of each step at or after it.
+3. *Attempts*: every moment with the first step (unordered: with any step) starts one; its depth
+   is the number of steps reached within ``window`` of its start (inclusive). An attempt counts
+   only when its window has ended by ``as_of``.
+4. *Users*: the deepest counted attempt, the earliest of equal depth; its step times give the
+   time to convert. Users whose every attempt is still open are kept with a null depth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from aipm_nb.funnel.spec import Step
+from aipm_nb.results import NULL_SEGMENT
+
+__all__ = ["TIME_BINS_PER_DECADE", "funnel_users", "step_counts", "step_times", "time_histogram"]
+
+#: Histogram bins of time to convert: this many per factor of ten seconds.
+TIME_BINS_PER_DECADE = 4
+
+
+def _null(like: ir.Value) -> ir.Value:
+    return ibis.null().cast(like.type())
+
+
+def moments(
+    t: ir.Table, event_col: str, steps: Sequence[Step], order: str, breakdown_col: str | None
+) -> ir.Table:
+    """One row per (user, timestamp): ``__f{k}`` flags and the breakdown value of its step
+    events (the attempt's first-step event for ordered and strict funnels).
+    """
+    names = sorted({n for s in steps for n in s.names})
+    ev = t[event_col].cast("string")
+    if order != "strict":
+        t = t.filter(ev.isin(names))
+        ev = t[event_col].cast("string")
+    aggs: dict[str, Any] = {f"__f{k}": ev.isin(list(s.names)).any() for k, s in enumerate(steps)}
+    for k in range(len(steps)):
+        aggs[f"__f{k}"] = aggs[f"__f{k}"].fill_null(False)
+    if breakdown_col:
+        starts = ev.isin(list(steps[0].names)) if order != "unordered" else ev.isin(names)
+        b = t[breakdown_col].cast("string")
+        aggs["__b"] = ibis.ifelse(starts.fill_null(False), b, _null(b)).min()
+    return t.group_by(["__user", "__ts"]).aggregate(**aggs)
+
+
+def _chains(m: ir.Table, n: int, order: str) -> ir.Table:
+    """Add ``__t{j}``: the greedy time of step j (j = 1..n−1) from each moment as step 0."""
+    later = ibis.window(group_by="__user", order_by="__ts", rows=(1, None))
+    nxt = ibis.window(group_by="__user", order_by="__ts")
+    keep = [c for c in m.columns]
+    for k in range(n - 2, -1, -1):
+        f = m[f"__f{k + 1}"]
+        # the chain of a moment taken as step k+1: its own time, then its step k+2.. times
+        values = {k + 1: m["__ts"]} | {j: m[f"__c{j}"] for j in range(k + 2, n)}
+        cols = {}
+        for j, v in values.items():
+            cand = ibis.ifelse(f, v, _null(v))
+            cols[f"__n{j}"] = (
+                cand.min().over(later) if order == "ordered" else cand.lead().over(nxt)
+            )
+        m = m.mutate(**cols)
+        m = m.select(*keep, **{f"__c{j}": m[f"__n{j}"] for j in range(k + 1, n)})
+    return m.rename({f"__t{j}": f"__c{j}" for j in range(1, n)})
+
+
+def _first_times(m: ir.Table, n: int) -> ir.Table:
+    """Unordered: ``__u{j}``, the first time of step j at or after each moment."""
+    here_on = ibis.window(group_by="__user", order_by="__ts", rows=(0, None))
+    return m.mutate(
+        **{
+            f"__u{j}": ibis.ifelse(m[f"__f{j}"], m["__ts"], _null(m["__ts"])).min().over(here_on)
+            for j in range(n)
+        }
+    )
+
+
+def _seconds(a: ir.TimestampValue, b: ir.TimestampValue) -> ir.FloatingValue:
+    return a.epoch_seconds().cast("float64") - b.epoch_seconds().cast("float64")
+
+
+def funnel_users(
+    t: ir.Table,
+    event_col: str,
+    steps: Sequence[Step],
+    *,
+    order: str,
+    window_seconds: int,
+    as_of: pd.Timestamp,
+    breakdown_col: str | None = None,
+) -> ir.Table:
+    """One row per user with a first-step event (unordered: any step event): ``__user``,
+    ``depth`` (steps reached, 1..n; null while every attempt's window is still open),
+    ``d1``..``d{n−1}`` (seconds from step k−1 to step k in the chosen attempt), ``start``
+    (its first-step time) and ``breakdown`` (its first-step value, when asked).
+    """
+    n = len(steps)
+    m = moments(t, event_col, steps, order, breakdown_col)
+    win = ibis.interval(seconds=window_seconds)
+    if order == "unordered":
+        a = _first_times(m, n)
+        a = a.filter(ibis.or_(*[a[f"__f{j}"] for j in range(n)]))
+        inside = [a[f"__u{j}"].notnull() & (a[f"__u{j}"] <= a["__ts"] + win) for j in range(n)]
+        depth = sum(ib.ifelse(1, 0) for ib in inside)
+        times = _sorted_times(a, inside, n)
+    else:
+        a = _chains(m, n, order)
+        a = a.filter(a["__f0"])
+        inside = [a[f"__t{j}"].notnull() & (a[f"__t{j}"] <= a["__ts"] + win) for j in range(1, n)]
+        depth = 1 + sum(ib.ifelse(1, 0) for ib in inside)
+        times = [a["__ts"], *[ibis.ifelse(ib, a[f"__t{j + 1}"], _null(a["__ts"]))
+                              for j, ib in enumerate(inside)]]  # fmt: skip
+    open_ = (a["__ts"] + win) > ibis.literal(as_of.to_pydatetime(), type="timestamp")
+    a = a.mutate(
+        __depth=ibis.ifelse(open_, ibis.null("int64"), depth.cast("int64")),
+        **{f"__s{k}": v for k, v in enumerate(times)},
+    )
+    by_user = ibis.window(group_by="__user")
+    a = a.mutate(__dmax=a["__depth"].max().over(by_user))
+    a = a.filter(a["__dmax"].isnull() | (a["__depth"] == a["__dmax"]))
+    a = a.mutate(__rn=ibis.row_number().over(group_by="__user", order_by="__ts"))
+    a = a.filter(a["__rn"] == 0)
+    cols: dict[str, Any] = {"depth": a["__depth"], "start": a["__ts"]}
+    for k in range(1, n):
+        ok = a["__depth"] > k
+        d = _seconds(a[f"__s{k}"], a[f"__s{k - 1}"])
+        cols[f"d{k}"] = ibis.ifelse(ok.fill_null(False), d, ibis.null("float64"))
+    if breakdown_col:
+        cols["breakdown"] = a["__b"].fill_null(NULL_SEGMENT)
+    return a.select("__user", **cols)
+
+
+def _sorted_times(a: ir.Table, inside: list[ir.BooleanValue], n: int) -> list[ir.Value]:
+    """Unordered: the reached steps' first times in time order (step k = k-th distinct step);
+    null beyond the depth. Ties go to the lower step number.
+    """
+    u = [ibis.ifelse(inside[j], a[f"__u{j}"], _null(a["__ts"])) for j in range(n)]
+    rank = []
+    for j in range(n):
+        before = [
+            (inside[i] & ((u[i] < u[j]) | ((u[i] == u[j]) & ibis.literal(i < j)))).ifelse(1, 0)
+            for i in range(n)
+            if i != j
+        ]
+        rank.append(sum(before))
+    return [
+        ibis.coalesce(
+            *[ibis.ifelse(inside[j] & (rank[j] == k), u[j], _null(a["__ts"])) for j in range(n)]
+        )  # fmt: skip
+        for k in range(n)
+    ]
+
+
+def step_counts(users: ir.Table, by: str | None = None) -> pd.DataFrame:
+    """Users per furthest step (``depth``; null = still open), per breakdown value if asked."""
+    keys = ["depth", *([by] if by else [])]
+    return users.group_by(keys).aggregate(users=users.count()).to_pandas()
+
+
+def step_times(users: ir.Table, n: int) -> pd.DataFrame:
+    """Mean and median seconds from step k−1 to step k (k = 1..n−1) over the users who reached
+    step k, and how many they are.
+    """
+    aggs: dict[str, Any] = {}
+    for k in range(1, n):
+        d = users[f"d{k}"]
+        aggs |= {f"mean{k}": d.mean(), f"median{k}": d.median(), f"n{k}": d.count()}
+    row = users.aggregate(**aggs).to_pandas().iloc[0]
+    return pd.DataFrame(
+        {
+            "step": range(1, n),
+            "users": [int(row[f"n{k}"]) for k in range(1, n)],
+            "mean_seconds": [
+                float(row[f"mean{k}"]) if row[f"n{k}"] else float("nan") for k in range(1, n)
+            ],  # fmt: skip
+            "median_seconds": [
+                float(row[f"median{k}"]) if row[f"n{k}"] else float("nan") for k in range(1, n)
+            ],  # fmt: skip
+        }
+    )
+
+
+def time_histogram(users: ir.Table, n: int) -> pd.DataFrame:
+    """Users per (step, bin of log10 seconds): bin b covers [10^(b/B), 10^((b+1)/B)) seconds with
+    B = `TIME_BINS_PER_DECADE`; conversions in under a second fall in bin 0.
+    """
+    parts = []
+    for k in range(1, n):
+        d = users[f"d{k}"]
+        b = (d.clip(lower=1).log10() * TIME_BINS_PER_DECADE).floor().cast("int64")
+        f = users.filter(d.notnull()).select(bin=b)
+        parts.append(
+            f.group_by("bin").aggregate(users=f.count()).mutate(step=ibis.literal(k, type="int64"))
+        )
+    out = ibis.union(*parts).to_pandas() if parts else pd.DataFrame()
+    return out.sort_values(["step", "bin"], ignore_index=True)
