@@ -172,7 +172,8 @@ def open_source(
 
 
 _SCHEMA_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("schema_only", default=False)
-#: A DuckDB connection that CSV/Parquet files are read through (`open_source_beside`).
+#: The engine `open_source_beside` opens on: CSV/Parquet files are read through it when it is
+#: DuckDB; the same URL or Spark session reuses it.
 _READ_WITH: contextvars.ContextVar[Any] = contextvars.ContextVar("read_with", default=None)
 
 
@@ -182,7 +183,7 @@ def open_source_beside(other: ir.Table, source: Any, **kwargs: Any) -> Source:
     table of the same database. Anything else is a `ParameterError` saying where it must live.
     """
     backend = other._find_backend(use_default=True)
-    token = _READ_WITH.set(backend if backend.name == "duckdb" else None)
+    token = _READ_WITH.set(backend)
     try:
         src = open_source(source, **kwargs)
     finally:
@@ -267,6 +268,9 @@ def _open(source: Any, table: str | None, label: str) -> ir.Table:
     if hasattr(source, "sparkContext") and hasattr(source, "sql"):
         if not table:
             raise ParameterError(f"{label}: a Spark session needs table='name'")
+        beside = _READ_WITH.get()
+        if beside is not None and getattr(beside, "_session", None) is source:
+            return beside.table(table)
         return ibis.pyspark.connect(source).table(table)
     if isinstance(source, os.PathLike):
         source = os.fspath(source)
@@ -342,7 +346,8 @@ def _open_path(path: str, table: str | None, label: str) -> ir.Table:
         if lower.endswith(_DUCKDB_SUFFIXES):
             con = _duckdb(path, read_only=True)
             return _pick_table(con, table, label)
-        con = _READ_WITH.get() or _duckdb()
+        beside = _READ_WITH.get()
+        con = beside if beside is not None and beside.name == "duckdb" else _duckdb()
         if lower.endswith((".parquet", ".pq", ".parquet.gz")) or lower.endswith("*"):
             return con.read_parquet(path)
         if lower.endswith((".csv", ".csv.gz", ".tsv", ".txt")):
@@ -362,8 +367,12 @@ def _open_url(url: str, table: str | None, label: str) -> ir.Table:
     table = table or next((v for k, v in query if k == "table"), None)
     rest = urlencode([(k, v) for k, v in query if k != "table"])
     clean = urlunsplit(parts._replace(query=rest))
+    beside = _READ_WITH.get()
+    if beside is not None and getattr(beside, "_aipm_url", None) == clean:
+        return _pick_table(beside, table, label)
     try:
         con = ibis.connect(clean)
+        con._aipm_url = clean  # lets `open_source_beside` reuse this connection
     except Exception as exc:
         raise SourceError(
             f"could not connect to {label}: {Scrubber([url]).text(_first_line(exc))}"

@@ -61,7 +61,8 @@ def assert_close(a, b, path="result"):
 #: it never reaches an output
 PG_PASSWORD = "pg-S3cret-never-written"
 #: the sample tables every engine test server holds
-SAMPLE_TABLES = ("events", "experiment", "predictions", "llm_responses", "llm_preferences")
+SAMPLE_TABLES = ("events", "experiment", "predictions", "llm_responses", "llm_preferences",
+                 "funnel_events", "funnel_assignments")  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import FEATURES, METRICS, assert_close
 
-from aipm_nb import cohort, experiment, kpi, llm_eval, model
+from aipm_nb import cohort, experiment, funnel, kpi, llm_eval, model
 
 pytestmark = pytest.mark.slow
 
@@ -103,3 +103,21 @@ def test_llm_eval(engine):
     duck = llm_eval.evaluate_llm("sample:llm_responses",
                                  preferences_source="sample:llm_preferences", **opts)  # fmt: skip
     assert_close(other.to_dict(), duck.to_dict())
+
+
+@pytest.mark.parametrize("order", ["ordered", "strict", "unordered"])
+def test_funnel(engine, order):
+    """Step matching (window functions over each user's moments), the per-user choice of the
+    best attempt, exact medians, histograms, breakdown counts and the arms' join."""
+    steps = ["sign_up", "ai_question", "ai_answer_accepted", "purchase"]
+    opts = dict(order=order, breakdown_col="platform")
+    if order == "strict":
+        opts["window"] = "3 days"
+    other = funnel.analyze_funnel(engine, steps, table="funnel_events",
+                                  assignments_source=engine if order == "ordered" else None,
+                                  assignments_table="funnel_assignments", **opts)  # fmt: skip
+    duck = funnel.analyze_funnel("sample:funnel_events", steps,
+                                 assignments_source="sample:funnel_assignments"
+                                 if order == "ordered" else None, **opts)  # fmt: skip
+    assert_close(other.to_dict(), duck.to_dict())
+    pd.testing.assert_frame_equal(other.times, duck.times, check_dtype=False)

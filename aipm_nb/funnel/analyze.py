@@ -237,6 +237,10 @@ def analyze_funnel(
     finally:
         users.release()
     warnings = list(ev.warnings)
+    if assignments_source is not None and arms is None:
+        warnings.append(warning("small_sample", (
+            "every exposed unit reached every step, or none did: the experiment arms have "
+            "nothing to compare")))  # fmt: skip
     if too_recent:
         warnings.append(warning("small_sample", (
             f"{too_recent:,} users entered the funnel less than {_window_words(win)} before "
@@ -350,8 +354,14 @@ def _arms(
     cols = {f"__r{k}": (j["__depth"] >= k + 1).fill_null(False).ifelse(1, 0)
             for k in range(len(steps))}  # fmt: skip
     j = j.select("__unit", "__v", **cols)
+    # a step every exposed unit reached (or none did) in every arm has nothing to test: often
+    # the first step is the exposure itself
+    sums = j.aggregate(__n=j.count(), **{c: j[c].sum() for c in cols}).to_pandas().iloc[0]
+    n = int(sums["__n"])
     metrics = [{"name": f"{k + 1}. {s.label}", "type": "proportion", "column": f"__r{k}"}
-               for k, s in enumerate(steps)]  # fmt: skip
+               for k, s in enumerate(steps) if 0 < int(sums[f"__r{k}"] or 0) < n]  # fmt: skip
+    if not metrics:
+        return None
     try:
         return analyze_experiment(j, metrics, unit_col="__unit", variant_col="__v",
                                   control=control, alpha=alpha, correction="holm")  # fmt: skip

@@ -206,7 +206,8 @@ def time_histogram(users: ir.Table, n: int) -> pd.DataFrame:
     parts = []
     for k in range(1, n):
         d = users[f"d{k}"]
-        b = (d.clip(lower=1).log10() * TIME_BINS_PER_DECADE).floor().cast("int64")
+        # + 1e-9: engines that compute log10 as ln(x)/ln(10) put 1000 s at 2.9999999999999996
+        b = (d.clip(lower=1).log10() * TIME_BINS_PER_DECADE + 1e-9).floor().cast("int64")
         f = users.filter(d.notnull()).select(bin=b)
         parts.append(
             f.group_by("bin").aggregate(users=f.count()).mutate(step=ibis.literal(k, type="int64"))
