@@ -65,7 +65,7 @@ services:
 	fi
 
 test: lint services | $(SAMPLE)
-	$(BIN)/python -m pytest --durations=30
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=30
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

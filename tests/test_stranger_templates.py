@@ -117,7 +117,34 @@ def _llm_csv(path):
     return {"source": str(path), "model_col": "Model Version", "rating_col": "Thumbs"}
 
 
+def _funnel_csv(path):
+    """A product-analytics export: own column names, ISO text timestamps with a zone, null ids,
+    duplicate rows, no platform column and no experiment."""
+    rng = np.random.default_rng(26)
+    rows = []
+    for u in range(600):
+        t = pd.Timestamp("2024-02-01", tz="UTC") + pd.Timedelta(
+            minutes=int(rng.integers(0, 60 * 24 * 40))
+        )
+        uid = None if u % 97 == 0 else f"user-{u}"
+        rows.append((uid, "Viewed Pricing", t))
+        if rng.random() < 0.5:
+            t += pd.Timedelta(minutes=float(rng.exponential(30)))
+            rows.append((uid, "Started Trial", t))
+            rows.append((uid, "Started Trial", t))  # exported twice
+            if rng.random() < 0.4:
+                t += pd.Timedelta(hours=float(rng.exponential(40)))
+                rows.append((uid, "Paid", t))
+    df = pd.DataFrame(rows, columns=["Distinct ID", "Event", "Time"])
+    df["Time"] = df["Time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    df.to_csv(path, index=False)
+    return {"source": str(path), "user_col": "Distinct ID", "time_col": "Time",
+            "event_col": "Event", "steps": ["Viewed Pricing", "Started Trial", "Paid"],
+            "window": "7 days", "as_of": "2024-03-20"}  # fmt: skip
+
+
 TEMPLATES = {
+    "funnel_analysis": (_funnel_csv, ["`breakdown_col=`"]),
     "llm_evaluation": (_llm_csv, ["`latency_col=`", "`segment_col=`", "`prompt_col=`"]),
     "kpi_monitoring": (_kpi_csv, ["`segment_col=`"]),
     "ab_test_evaluation": (_experiment_csv, ["`time_col=`", "`segment_cols=`"]),
@@ -170,6 +197,10 @@ def test_templates_run_with_only_required_parameters(tmp_path, capsys):
         if template == "model_performance":
             assert any(w["code"] == "no_labels" for w in summary["warnings"])
             assert "no label column" in shown
+        if template == "funnel_analysis":  # the sample's assignments never join a user's events
+            assert summary["result"]["arms"] is None
+            assert summary["result"]["steps"][0]["count"] > 400
+            assert any(w["code"] == "null_ids" for w in summary["warnings"])
         if template == "kpi_monitoring":  # the sample's predictions never join a user's events
             assert summary["data"]["prediction_rows"] == 0
             assert [k["name"] for k in summary["result"]["kpis"]] == [

@@ -99,7 +99,18 @@ def _llm_eval(p: Mapping[str, Any]) -> None:
     evaluate_llm(p["source"], **kwargs)
 
 
+def _funnel(p: Mapping[str, Any]) -> None:
+    from aipm_nb.funnel import analyze_funnel, paired_assignments
+
+    optional = _optional("funnel", p)
+    kwargs = _kwargs(analyze_funnel, p, **optional.values)
+    kwargs["assignments_source"] = paired_assignments(p["source"], p.get("assignments_source"))
+    kwargs.pop("steps", None)
+    analyze_funnel(p["source"], p["steps"], **kwargs)
+
+
 _RUNS: dict[str, Callable[[Mapping[str, Any]], None]] = {
+    "funnel": _funnel,
     "llm_eval": _llm_eval,
     "kpi": _kpi,
     "ab_test": _ab_test,
