@@ -72,10 +72,12 @@ a2 AS (SELECT a1.*, s2.ts AS t2 FROM a1
 a3 AS (SELECT a2.*, s3.ts AS t3 FROM a2
        ASOF LEFT JOIN s3 ON a2.user_id = s3.user_id AND a2.t2 < s3.ts),
 att AS (
+  -- nested: an ASOF LEFT JOIN whose left key is NULL (no previous step) still matches a
+  -- row in DuckDB 1.5, so a later step counts only when every step before it does
   SELECT user_id, t0, t1, t2, t3,
-         1 + (t1 IS NOT NULL AND t1 <= t0 + INTERVAL {w} DAY)::INT
-           + (t2 IS NOT NULL AND t2 <= t0 + INTERVAL {w} DAY)::INT
-           + (t3 IS NOT NULL AND t3 <= t0 + INTERVAL {w} DAY)::INT AS depth
+         CASE WHEN t1 IS NULL OR t1 > t0 + INTERVAL {w} DAY THEN 1
+              WHEN t2 IS NULL OR t2 > t0 + INTERVAL {w} DAY THEN 2
+              WHEN t3 IS NULL OR t3 > t0 + INTERVAL {w} DAY THEN 3 ELSE 4 END AS depth
   FROM a3
 ), best AS (
   SELECT user_id, arg_min([t0, t1, t2, t3], [-depth, epoch_us(t0)]) AS t,

@@ -175,6 +175,7 @@ def analyze_funnel(
     alpha: float | None = None,
     table: str | None = None,
     assignments_table: str | None = None,
+    method: str = "auto",
 ) -> FunnelResult:
     """Conversion through ordered steps, in the engine.
 
@@ -201,9 +202,13 @@ def analyze_funnel(
         alpha: Significance level (default `config.ALPHA`).
         table: Table name in a database events source.
         assignments_table: Table name in a database assignments source.
+        method: ``"auto"`` (ordered funnels on DuckDB match steps with ASOF joins, everything
+            else with window functions) or ``"window"`` (window functions everywhere; the
+            results are the same).
     """
     alpha = check_scalar(config.ALPHA if alpha is None else alpha, "alpha", typ=float, gt=0, lt=1)
     check_scalar(order, "order", one_of=ORDERS)
+    check_scalar(method, "method", one_of=("auto", "window"))
     st = parse_steps(steps)
     if order == "unordered" and shares_names(st):
         raise ParameterError(
@@ -218,7 +223,8 @@ def analyze_funnel(
     _check_steps(ev.table, event_col, st, ev.label)
     ev, as_of_ts = resolve_as_of(ev, as_of)
     users = funnel_users(ev.table, event_col, st, order=order, window_seconds=win,
-                         as_of=as_of_ts, breakdown_col=breakdown_col).cache()  # fmt: skip
+                         as_of=as_of_ts, breakdown_col=breakdown_col,
+                         method=method).cache()  # fmt: skip
     try:
         counts = step_counts(users, "breakdown" if breakdown_col else None)
         overall = counts.groupby("depth", dropna=False).users.sum()
