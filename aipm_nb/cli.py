@@ -5,6 +5,7 @@
 * ``aipm-nb validate [CONFIG]``: check parameters and sources without running (exit 2 on problems).
 * ``aipm-nb list``: the templates and their parameters.
 * ``aipm-nb data``: (re)generate the sample data.
+* ``aipm-nb init [DIR]``: a new analysis project (templates, sample data, a starter reports.yml).
 """
 
 from __future__ import annotations
@@ -26,6 +27,16 @@ def _cmd_data(args: argparse.Namespace) -> int:
     paths = write_sample_data(args.out)
     for name, path in paths.items():
         print(f"{name:<12} {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from aipm_nb.project import init_project
+
+    made = init_project(args.folder)
+    print(f"made {len(made)} files in {args.folder}/: notebooks/ (the templates), data/ (sample "
+          "data), reports.yml (one report per template)")  # fmt: skip
+    print(f"next: cd {args.folder} && aipm-nb run    # every report -> reports/index.html")
     return 0
 
 
@@ -104,7 +115,7 @@ def _positive_seconds(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``aipm-nb`` command line: run, validate, list, data."""
+    """The ``aipm-nb`` command line: run, validate, list, init, data."""
     parser = argparse.ArgumentParser(
         prog="aipm-nb", description="Notebook toolkit for AI product analysis."
     )
@@ -133,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="templates and their parameters")
     p.add_argument("folder", nargs="?", default=str(resources.templates_dir()))
     p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("init", help="start an analysis project: templates, sample data, config")
+    p.add_argument("folder", nargs="?", default="aipm-project", help="(default: aipm-project)")
+    p.set_defaults(func=_cmd_init)
 
     p = sub.add_parser("data", help="(re)generate the sample data")
     p.add_argument(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -84,6 +85,11 @@ def pg_url():
 def spark_session():
     """Real PySpark in local mode with the three sample tables as temporary views."""
     from pyspark.sql import SparkSession
+    from services import java_home
+
+    home = java_home()
+    if home:
+        os.environ["JAVA_HOME"] = home
 
     session = (
         SparkSession.builder.master("local[2]").appName("aipm-nb-tests")

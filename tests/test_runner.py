@@ -155,6 +155,8 @@ def test_secrets_never_reach_outputs(tmp_path, monkeypatch, capsys):
         ({"reports": [{"name": "a", "notebook": AB, "parameters": {"summary_path": "x"}}]},
          "'summary_path' is set by the runner"),
         ({"reports": []}, "'reports' is empty"),
+        ({"reports": [{"name": "a", "notebook": "cohort_analysys"}]},
+         "unknown template 'cohort_analysys'; expected one of"),
     ],
 )  # fmt: skip
 def test_bad_configs_exit_2(tmp_path, capsys, content, message):
@@ -183,6 +185,32 @@ def test_validate_checks_sources(tmp_path, capsys, monkeypatch):
     assert "missing: " in err[0] and "does not exist" in err[0]
     assert "env: " in err[1] and "'AIPM_NOT_SET' is not set" in err[1]
     assert main(["validate", str(ROOT / "reports.yml")]) == 0
+
+
+def test_templates_by_name_validate(tmp_path, capsys):
+    """`notebook: cohort_analysis` names the shipped template (a file of that name beside the
+    config wins)."""
+    cfg = _config(tmp_path, [{"name": "r", "notebook": "cohort_analysis",
+                              "parameters": {"source": "sample:events"}}])  # fmt: skip
+    assert main(["validate", str(cfg)]) == 0, capsys.readouterr().err
+
+
+def test_init_makes_a_project_and_never_overwrites(tmp_path, capsys):
+    from aipm_nb import config
+
+    assert main(["init", str(tmp_path / "p")]) == 0
+    assert "next: cd" in capsys.readouterr().out
+    p = tmp_path / "p"
+    assert sorted(f.name for f in (p / "data").iterdir()) == sorted(config.SAMPLE_FILES.values())
+    assert {f.stem for f in (p / "notebooks").glob("*.ipynb")} >= {"funnel_analysis"}
+    assert main(["validate", str(p / "reports.yml")]) == 0, capsys.readouterr().err
+    (p / "reports.yml").write_text("mine\n")
+    (p / "notebooks" / "cohort_analysis.ipynb").unlink()  # one missing, the rest present
+    assert main(["init", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "would be overwritten" in err and "nothing was written" in err
+    assert (p / "reports.yml").read_text() == "mine\n"
+    assert not (p / "notebooks" / "cohort_analysis.ipynb").exists()
 
 
 def test_list_shows_parameters(capsys):

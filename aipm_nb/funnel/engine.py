@@ -77,9 +77,9 @@ def _chains(m: ir.Table, n: int, order: str) -> ir.Table:
         m = m.mutate(**{f"__n{j}": ibis.ifelse(m[f"__f{j}"], m["__ts"], _null(m["__ts"]))
                         .min().over(later) for j in range(1, n)})  # fmt: skip
     else:  # strict
-        nts = m["__ts"].lead().over(w)
-        m = m.mutate(**{f"__n{j}": ibis.ifelse(m[f"__f{j}"].lead().over(w).fill_null(False), nts,
-                                                _null(m["__ts"])) for j in range(1, n)})  # fmt: skip
+        nts, none = m["__ts"].lead().over(w), _null(m["__ts"])
+        m = m.mutate(**{f"__n{j}": ibis.ifelse(m[f"__f{j}"].lead().over(w).fill_null(False),
+                                                nts, none) for j in range(1, n)})  # fmt: skip
     keep = ["__user", "__ts", *(["__b"] if "__b" in m.columns else [])]
     a = m.filter(m["__f0"]).select(*keep, __t1=m["__n1"])
     for k in range(1, n - 1):

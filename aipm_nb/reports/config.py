@@ -121,8 +121,11 @@ def _spec(item: Any, where: str, base: Path, seen: set[str]) -> ReportSpec:
     seen.add(name.lower())
     nb = item.get("notebook")
     if not isinstance(nb, str):
-        raise ConfigError(f"{where} ({name}): 'notebook' must be a path or 'template:NAME'")
-    if nb.startswith(TEMPLATE_PREFIX):
+        raise ConfigError(
+            f"{where} ({name}): 'notebook' must be a path, a template name or 'template:NAME'"
+        )
+    bare = "/" not in nb and "\\" not in nb and not nb.endswith(".ipynb")
+    if nb.startswith(TEMPLATE_PREFIX) or (bare and not (base / nb).exists()):
         try:
             nb_path = template_path(nb)
         except ParameterError as exc:
