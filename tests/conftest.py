@@ -82,12 +82,12 @@ def pg_url():
 
 
 @pytest.fixture(scope="session")
-def spark_session():
+def spark_session(tmp_path_factory):
     """Real PySpark in local mode with the three sample tables as temporary views."""
     from pyspark.sql import SparkSession
     from services import java_home
 
-    home = java_home()
+    home = java_home(tmp_path_factory.mktemp("java"))
     if home:
         os.environ["JAVA_HOME"] = home
 

