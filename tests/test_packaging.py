@@ -91,6 +91,8 @@ def test_wheel_in_a_fresh_venv_inits_a_project_that_runs_every_sample_report(tmp
                     str(wheel)], check=True, capture_output=True)  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
+    # the borrowed packages' data files (nbconvert's HTML templates) live in their own prefix
+    env["JUPYTER_PATH"] = str(Path(sysconfig.get_paths()["data"]) / "share" / "jupyter")
     work = tmp_path / "work"
     work.mkdir()
     init = subprocess.run(["aipm-nb", "init", "proj"], cwd=work, env=env, capture_output=True,
