@@ -138,8 +138,9 @@ def run_pandas(n: int) -> dict:
         # rows whose previous step is missing cannot go on (merge_asof needs sorted keys)
         m = pd.merge_asof(left[~missing], right, left_on=f"t{k - 1}", right_on=f"t{k}",
                           by="user_id", direction="forward", allow_exact_matches=False)  # fmt: skip
-        stuck = left[missing].assign(**{f"t{k}": pd.Series(pd.NaT, index=left.index[missing],
-                                                            dtype=right[f"t{k}"].dtype)})
+        stuck = left[missing].assign(
+            **{f"t{k}": pd.Series(pd.NaT, index=left.index[missing], dtype=right[f"t{k}"].dtype)}
+        )
         a = pd.concat([m, stuck], ignore_index=True)
     depth = 1 + sum(
         (a[f"t{k}"].notna() & (a[f"t{k}"] <= a.t0 + win)).astype(int) for k in range(1, 4)
