@@ -15,11 +15,10 @@ every count and time (``check`` in the JSON).
 
 from __future__ import annotations
 
-import json
-import resource
 import sys
-import time
 from pathlib import Path
+
+from harness import bench_main
 
 HERE = Path(__file__).resolve().parent
 STEPS = ["sign_up", "ai_question", "ai_answer_accepted", "purchase"]
@@ -167,19 +166,8 @@ def run_aipm(n: int) -> dict:
 
 
 def main(argv: list[str]) -> None:
-    if argv[:1] == ["gen"]:
-        gen(int(argv[1]))
-        return
-    n, impl = int(argv[1]), argv[2]
-    fn = {"aipm": run_aipm, "sql": run_sql, "pandas": run_pandas}[impl]
-    if impl == "aipm":
-        import aipm_nb.funnel  # noqa: F401  (imports are not timed)
-    t0 = time.perf_counter()
-    check = fn(n)
-    seconds = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"events": n, "impl": impl, "seconds": round(seconds, 2),
-                      "peak_rss_mb": round(rss), "check": check}))  # fmt: skip
+    impls = {"aipm": run_aipm, "sql": run_sql, "pandas": run_pandas}
+    bench_main(argv, gen, impls, warm={"aipm": "aipm_nb.funnel"})
 
 
 if __name__ == "__main__":
