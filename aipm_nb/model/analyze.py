@@ -22,6 +22,7 @@ from aipm_nb.model.engine import (
     score_counts,
     score_curve,
     segment_metrics,
+    window_group_metrics,
     window_metrics,
 )
 from aipm_nb.model.estimate import estimate_by_window
@@ -169,7 +170,9 @@ def analyze_model(
     curve = score_curve(t)
     calibration = _calibration(t)
     span = (t0, t1)
-    windows = window_metrics(t, time_col, window, threshold, window_metric, metric_floor, span)
+    per_window = window_group_metrics(t, time_col, window, threshold)  # once: chart and CBPE
+    windows = window_metrics(t, time_col, window, threshold, window_metric, metric_floor, span,
+                             per_window=per_window)  # fmt: skip
     warnings += _window_warnings(windows, window, window_metric, metric_floor)
     drift_rows = feature_drift(t, [score_col, *feature_cols], is_cur)
     estimated, est_cal = pd.DataFrame(), None
@@ -178,7 +181,7 @@ def analyze_model(
         try:
             estimated, cal = estimate_by_window(
                 t, time_col, window, threshold, ~is_cur, span, label=label,
-                metric_floor=metric_floor, floor_metric=floor_metric,
+                metric_floor=metric_floor, floor_metric=floor_metric, realized=per_window,
             )  # fmt: skip
             est_cal = cal.method
         except DataError as exc:  # no labelled reference row: no estimates, say why

@@ -200,6 +200,13 @@ def partial_windows(
     return ((s < first) | (s + length > end)).to_numpy()
 
 
+def window_group_metrics(t: ir.Table, time_col: str, window: str, threshold: float) -> pd.DataFrame:
+    """`group_metrics` per window (``group`` = the window's start)."""
+    return group_metrics(
+        t.mutate(__w=window_start(t[time_col], window)), "__w", threshold=threshold
+    )
+
+
 def window_metrics(
     t: ir.Table,
     time_col: str,
@@ -208,14 +215,15 @@ def window_metrics(
     metric: str,
     floor: float | None,
     span: tuple[pd.Timestamp, pd.Timestamp],
+    per_window: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """``window_metric`` per window with its CI (ROC AUC: DeLong), whether the window is only
     partly covered by the data, and ``below_floor``: a complete window whose CI upper bound (the
     estimate, for metrics without a CI) is below ``floor`` — never a partial one.
     """
-    m = group_metrics(
-        t.mutate(__w=window_start(t[time_col], window)), "__w", threshold=threshold
-    ).sort_values("group")
+    if per_window is None:
+        per_window = window_group_metrics(t, time_col, window, threshold)
+    m = per_window.sort_values("group")
     ci = metric == "roc_auc"
     out = pd.DataFrame(
         {

@@ -55,6 +55,8 @@ def estimate_by_window(
     label: str = "predictions",
     metric_floor: float | None = None,
     floor_metric: str = "roc_auc",
+    realized: pd.DataFrame | None = None,
+    with_realized: bool = True,
 ) -> tuple[pd.DataFrame, Calibration]:
     """Estimated metrics per window with their ±3 SE band and the realized value where labels
     exist; calibration fitted on the labelled reference rows (``is_ref``).
@@ -65,6 +67,10 @@ def estimate_by_window(
         One row per window × metric: ``window``, ``metric``, ``estimate``, ``lower``,
         ``upper``, ``realized``, ``n``, ``n_labelled``, ``partial``, ``below_floor`` (the band
         lies below ``metric_floor``, for ``floor_metric`` only), and the `Calibration` used.
+
+    ``realized``: `group_metrics` per window already computed by the caller (the model report
+    has them for its window chart: the exact per-window AUCs are the expensive part); None
+    computes them here; ``with_realized=False`` skips them (estimates only, as NannyML gives).
 
     Raises:
         DataError: no labelled row in the reference period (the calibration needs them).
@@ -83,7 +89,13 @@ def estimate_by_window(
     )
     w = t.mutate(__w=window_start(t[time_col], window))
     per = _bins(w, ["__w"])
-    realized = group_metrics(w, "__w", threshold=threshold).set_index("group")
+    if realized is None and with_realized:
+        realized = group_metrics(w, "__w", threshold=threshold)
+    realized = (
+        realized.set_index("group")
+        if realized is not None
+        else pd.DataFrame(columns=["n_labelled"])
+    )
     rows = []
     for win, g in per.groupby("__w", sort=True):
         bins = pd.DataFrame({"score": g["__bin"] / SCORE_BINS, "n": g.n, "p": cal(g.sum_s / g.n)})
