@@ -148,7 +148,7 @@ def summary_markdown(res: Any) -> str:
         lines.append(
             f"{res.too_recent:,} users entered less than {window_text(res.window_seconds)} before "
             f"{res.as_of:%Y-%m-%d %H:%M} and are left out: their window is still open, so they "
-            "would count as drop-off."
+            "would otherwise count as drop-off."
         )
     lines.append(
         f"*{res.order.capitalize()} funnel over {res.rows:,} events; conversion rates carry "
@@ -241,7 +241,7 @@ def funnel_chart(res: Any, *, ax: Any = None) -> Any:
     ax.set_xticks(x, [f"{i + 1}. {n}" for i, n in enumerate(s.step)], rotation=0, fontsize=9)
     ax.set_ylabel("users reaching the step")
     ax.set_ylim(0, max(float(s["count"].max()), 1) * 1.22)
-    ax.set_title(f"{res.order.capitalize()} funnel, {window_text(res.window_seconds)} window")
+    ax.set_title(f"{res.order.capitalize()} funnel, window {window_text(res.window_seconds)}")
     ax.grid(axis="y", alpha=0.3)
     return ax
 
