@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from harness import bench_main
+from harness import bench_main, write_parquet
 
 HERE = Path(__file__).resolve().parent
 STEPS = ["sign_up", "ai_question", "ai_answer_accepted", "purchase"]
@@ -31,15 +31,8 @@ def folder(n: int) -> Path:
 
 
 def gen(n: int) -> None:
-    import duckdb
-
-    out = folder(n)
-    out.mkdir(parents=True, exist_ok=True)
     users = max(n // 10, 1000)
-    con = duckdb.connect()
-    con.execute("SET preserve_insertion_order = false")
-    con.execute(f"""
-        COPY (
+    write_parquet(folder(n), f"""
           SELECT CAST(floor({users} * pow(random(), 2)) AS BIGINT) AS user_id,
                  TIMESTAMP '2024-01-01'
                    + to_microseconds(CAST(random() * 180 * 86400e6 AS BIGINT)) AS event_time,
@@ -47,7 +40,6 @@ def gen(n: int) -> None:
                       WHEN r < 0.34 THEN 'ai_answer_accepted' WHEN r < 0.37 THEN 'purchase'
                       WHEN r < 0.70 THEN 'page_view' ELSE 'session_start' END AS event_name
           FROM (SELECT random() AS r FROM range({n}))
-        ) TO '{out}' (FORMAT parquet, PER_THREAD_OUTPUT true, OVERWRITE true)
     """)  # fmt: skip
 
 

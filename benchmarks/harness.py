@@ -9,6 +9,7 @@ import json
 import resource
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 
@@ -32,3 +33,15 @@ def bench_main(
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"events": n, "impl": impl, "seconds": round(seconds, 2),
                       "peak_rss_mb": round(rss), "check": check}))  # fmt: skip
+
+
+def write_parquet(out: Path, select: str) -> None:
+    """Write ``select`` (a DuckDB query) as Parquet files in folder ``out`` (one per thread)."""
+    import duckdb
+
+    out.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = false")
+    con.execute(
+        f"COPY ({select}) TO '{out}' (FORMAT parquet, PER_THREAD_OUTPUT true, OVERWRITE true)"
+    )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from harness import bench_main
+from harness import bench_main, write_parquet
 
 HERE = Path(__file__).resolve().parent
 
@@ -37,15 +37,8 @@ def folder(n: int) -> Path:
 def gen(n: int) -> None:
     """``n`` events over 52 weeks from 2024-01-01 by n/50 users whose activity is skewed (user
     = ⌊U·u²⌋: a few heavy users, a long tail), 4 event names, lognormal revenue on purchases."""
-    import duckdb
-
-    out = folder(n)
-    out.mkdir(parents=True, exist_ok=True)
     users = max(n // 50, 1000)
-    con = duckdb.connect()
-    con.execute("SET preserve_insertion_order = false")
-    con.execute(f"""
-        COPY (
+    write_parquet(folder(n), f"""
           SELECT CAST(floor({users} * pow(random(), 2)) AS BIGINT) AS user_id,
                  TIMESTAMP '2024-01-01'
                    + to_microseconds(CAST(random() * 52 * 7 * 86400e6 AS BIGINT)) AS event_time,
@@ -56,7 +49,6 @@ def gen(n: int) -> None:
                                          * cos(2 * pi() * random())), 2)
                  END AS revenue
           FROM (SELECT random() AS r FROM range({n}))
-        ) TO '{out}' (FORMAT parquet, PER_THREAD_OUTPUT true, OVERWRITE true)
     """)  # fmt: skip
 
 
