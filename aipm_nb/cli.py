@@ -21,10 +21,19 @@ from aipm_nb.errors import AipmNbError, ConfigError
 from aipm_nb.reports.redaction import redact
 
 
+def _data_default() -> Path:
+    """Where ``aipm-nb data`` writes: in a checkout the folder ``sample:`` sources read (the
+    package's ``sample_data`` is a symlink to ``data/``); in an installed package ``./data``
+    (never into site-packages).
+    """
+    sample = resources.sample_dir()
+    return sample if sample.is_symlink() else Path("data")
+
+
 def _cmd_data(args: argparse.Namespace) -> int:
     from aipm_nb.synthetic import write_sample_data
 
-    paths = write_sample_data(args.out)
+    paths = write_sample_data(args.out if args.out is not None else _data_default())
     for name, path in paths.items():
         print(f"{name:<12} {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
@@ -153,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out",
         type=Path,
-        default=resources.sample_dir(),
-        help="folder (default: where sample: sources read, data/ in a checkout)",
+        default=None,
+        help="folder (default: data/ of the checkout, where sample: sources read; ./data when "
+        "aipm-nb is installed as a package)",
     )
     p.set_defaults(func=_cmd_data)
     return parser

@@ -116,3 +116,9 @@ def test_wheel_in_a_fresh_venv_inits_a_project_that_runs_every_sample_report(tmp
         (summary,) = (proj / "reports").glob(f"*/{spec['name']}.json")
         assert json.loads(summary.read_text())["result"]["verdict"]["status"]
     assert (proj / "reports" / "index.html").is_file()
+    # `aipm-nb data` from an installed package writes ./data, never into site-packages
+    data = subprocess.run(["aipm-nb", "data"], cwd=work, env=env, capture_output=True, text=True)
+    assert data.returncode == 0, data.stderr
+    assert (work / "data" / "events.parquet").is_file()
+    assert not any(p.stat().st_mtime > (proj / "reports.yml").stat().st_mtime
+                   for p in (site / "aipm_nb" / "sample_data").iterdir())  # fmt: skip
