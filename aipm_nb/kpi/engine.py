@@ -82,9 +82,14 @@ def event_aggregates(
     def n_of(s: tuple[str, ...] | None) -> ir.IntegerScalar:
         if s is None:
             return t.count()
-        return t["__user"].count(where=t[str(event_col)].isin(s))
+        return t.count(where=t[str(event_col)].isin(s))
 
-    inner_aggs: dict[str, Any] = {f"c{i}": n_of(s) for i, s in enumerate(sets)}
+    # every (bucket, user) row has at least one event: "any event" needs its count only where a
+    # KPI counts all events (one aggregate less over every event row otherwise)
+    any_count = any(k.type in ("count", "per_user") and k.events is None for k in kpis)
+    inner_aggs: dict[str, Any] = {
+        f"c{i}": n_of(s) for i, s in enumerate(sets) if i > 0 or any_count
+    }
     for j, (c, s) in enumerate(cols):
         x = t[c].cast("float64")
         ok = x.notnull() & ~x.isnan()
@@ -96,11 +101,16 @@ def event_aggregates(
     pairs = {(sets.index(k.numerator), sets.index(k.denominator)) for k in kpis if k.type == "rate"}
     outer_aggs: dict[str, Any] = {}
     for i in range(len(sets)):
+        if i == 0:
+            outer_aggs["u0"] = inner.count()
+            if any_count:
+                outer_aggs["n0"] = inner["c0"].sum()
+            continue
         outer_aggs[f"n{i}"] = inner[f"c{i}"].sum()
-        outer_aggs[f"u{i}"] = inner[f"c{i}"].count(where=inner[f"c{i}"] > 0)
-    for a, b in pairs:
-        both = (inner[f"c{a}"] > 0) & (inner[f"c{b}"] > 0)
-        outer_aggs[f"r{a}_{b}"] = inner[f"c{a}"].count(where=both)
+        outer_aggs[f"u{i}"] = inner.count(where=inner[f"c{i}"] > 0)
+    for a, b in pairs:  # set 0 (any event) holds for every row
+        conds = [inner[f"c{i}"] > 0 for i in {a, b} if i != 0]
+        outer_aggs[f"r{a}_{b}"] = inner.count(where=ibis.and_(*conds)) if conds else inner.count()
     for j in range(len(cols)):
         outer_aggs[f"s{j}"] = inner[f"s{j}"].sum()
         outer_aggs[f"k{j}"] = inner[f"k{j}"].sum()
