@@ -22,7 +22,7 @@ from aipm_nb.resources import template_path
 from aipm_nb.results import Result
 from aipm_nb.sources import open_source
 
-__all__ = ["OPTIONAL", "TEMPLATES", "OptionalColumns", "use_if_present"]
+__all__ = ["OPTIONAL", "TEMPLATES", "OptionalColumns", "paired_sample", "use_if_present"]
 
 #: The shipped template of each summary kind.
 TEMPLATES = {
@@ -153,3 +153,20 @@ def _missing_event(t: ir.Table, event_col: str, event: str) -> str:
         return f"column {event_col!r}"
     found = int(t.filter(t[event_col].cast("string") == event).limit(1).count().to_pandas())
     return "" if found else f"event {event!r} in column {event_col!r}"
+
+
+def paired_sample(source: Any, second: Any, *, sample: str, second_sample: str) -> Any:
+    """``second`` (a template's second table: predictions, preferences, assignments), except
+    that its sample default ``second_sample`` goes with the sample ``sample`` only: a user's own
+    table never gets the sample's second table.
+
+    Examples:
+        >>> paired_sample("mine.csv", "sample:b", sample="sample:a", second_sample="sample:b")
+        >>> paired_sample("sample:a", "sample:b", sample="sample:a", second_sample="sample:b")
+        'sample:b'
+        >>> paired_sample("mine.csv", "theirs.csv", sample="sample:a", second_sample="sample:b")
+        'theirs.csv'
+    """
+    if isinstance(second, str) and second == second_sample:
+        return second if isinstance(source, str) and source == sample else None
+    return second

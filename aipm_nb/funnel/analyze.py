@@ -15,7 +15,14 @@ from aipm_nb import config
 from aipm_nb.cohort.events import prepare_events, present_event_names, resolve_as_of
 from aipm_nb.errors import DataError, ParameterError
 from aipm_nb.funnel.engine import funnel_users, step_counts, step_times, time_histogram
-from aipm_nb.funnel.spec import ORDERS, Step, parse_steps, parse_window, shares_names
+from aipm_nb.funnel.spec import (
+    ORDERS,
+    Step,
+    parse_steps,
+    parse_window,
+    shares_names,
+    window_text,
+)
 from aipm_nb.results import Result, Verdict, jsonable, warning
 from aipm_nb.sources import open_source_beside
 from aipm_nb.stats.ab import adjust_pvalues
@@ -37,12 +44,10 @@ def paired_assignments(source: Any, assignments_source: Any) -> Any:
         >>> paired_assignments("my_events.csv", "sample:funnel_assignments") is None
         True
     """
-    sample = isinstance(assignments_source, str) and assignments_source == (
-        "sample:funnel_assignments"
-    )
-    if sample and not (isinstance(source, str) and source == "sample:funnel_events"):
-        return None
-    return assignments_source
+    from aipm_nb.notebook import paired_sample
+
+    return paired_sample(source, assignments_source, sample="sample:funnel_events",
+                         second_sample="sample:funnel_assignments")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -249,7 +254,7 @@ def analyze_funnel(
             "nothing to compare")))  # fmt: skip
     if too_recent:
         warnings.append(warning("small_sample", (
-            f"{too_recent:,} users entered the funnel less than {_window_words(win)} before "
+            f"{too_recent:,} users entered the funnel less than {window_text(win)} before "
             f"as_of ({as_of_ts:%Y-%m-%d %H:%M}); their window is still open, so they are left "
             "out of the rates instead of counting as drop-off")))  # fmt: skip
     groups, tests = pd.DataFrame(), pd.DataFrame()
@@ -277,12 +282,6 @@ def analyze_funnel(
     from aipm_nb.funnel.present import verdict_of
 
     return replace(res, verdict=verdict_of(res))
-
-
-def _window_words(seconds: int) -> str:
-    from aipm_nb.funnel.spec import window_text
-
-    return window_text(seconds)
 
 
 def _check_steps(t: Any, event_col: str, steps: Sequence[Step], label: str) -> None:

@@ -149,10 +149,9 @@ def funnel_users(
     ordered funnels use ASOF joins by default); the tests compare the two.
     """
     n = len(steps)
-    m = moments(t, event_col, steps, order, breakdown_col)
     win = ibis.interval(seconds=window_seconds)
     if order == "unordered":
-        a = _first_times(m, n)
+        a = _first_times(moments(t, event_col, steps, order, breakdown_col), n)
         a = a.filter(ibis.or_(*[a[f"__f{j}"] for j in range(n)]))
         inside = [a[f"__u{j}"].notnull() & (a[f"__u{j}"] <= a["__ts"] + win) for j in range(n)]
         depth = sum(ib.ifelse(1, 0) for ib in inside)
@@ -161,7 +160,11 @@ def funnel_users(
     else:
         fast = order == "ordered" and method != "window" and (
             t._find_backend(use_default=True).name == "duckdb")  # fmt: skip
-        a = _chains_asof(t, event_col, steps, breakdown_col) if fast else _chains(m, n, order)
+        a = (
+            _chains_asof(t, event_col, steps, breakdown_col)
+            if fast
+            else _chains(moments(t, event_col, steps, order, breakdown_col), n, order)
+        )
         inside = [a[f"__t{j}"].notnull() & (a[f"__t{j}"] <= a["__ts"] + win) for j in range(1, n)]
         depth = 1 + sum(ib.ifelse(1, 0) for ib in inside)
         times = [a["__ts"], *[ibis.ifelse(ib, a[f"__t{j + 1}"], _null(a["__ts"]))

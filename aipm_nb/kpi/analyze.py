@@ -49,10 +49,10 @@ def paired_predictions(source: Any, predictions_source: Any) -> Any:
         >>> paired_predictions("my_events.csv", "sample:predictions") is None
         True
     """
-    same = isinstance(source, str) and source == SAMPLE_EVENTS
-    if isinstance(predictions_source, str) and predictions_source == SAMPLE_PREDICTIONS:
-        return predictions_source if same else None
-    return predictions_source
+    from aipm_nb.notebook import paired_sample
+
+    return paired_sample(source, predictions_source, sample=SAMPLE_EVENTS,
+                         second_sample=SAMPLE_PREDICTIONS)  # fmt: skip
 
 
 #: Fewer complete baseline buckets than this: ``insufficient_history``.

@@ -39,10 +39,10 @@ def paired_preferences(source: Any, preferences_source: Any) -> Any:
         >>> paired_preferences("my_log.csv", "sample:llm_preferences") is None
         True
     """
-    sample = isinstance(preferences_source, str) and preferences_source == "sample:llm_preferences"
-    if sample and not (isinstance(source, str) and source == "sample:llm_responses"):
-        return None
-    return preferences_source
+    from aipm_nb.notebook import paired_sample
+
+    return paired_sample(source, preferences_source, sample="sample:llm_responses",
+                         second_sample="sample:llm_preferences")  # fmt: skip
 
 
 @dataclass(frozen=True)
