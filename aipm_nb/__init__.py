@@ -23,22 +23,65 @@ Modules, one concern each:
 
 from __future__ import annotations
 
-from aipm_nb.cohort import analyze_cohorts, compare_retention
-from aipm_nb.errors import (
-    AipmNbError,
-    ConfigError,
-    DataError,
-    ParameterError,
-    SchemaError,
-    SourceError,
-    SourceNotFoundError,
-)
-from aipm_nb.experiment import analyze_experiment
-from aipm_nb.model import analyze_model
-from aipm_nb.reports.redaction import redact
-from aipm_nb.sources import Source, check_columns, load_table, open_source
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+#: public name -> the module that defines it; imported on first use, so that ``import aipm_nb``
+#: costs milliseconds and a notebook pays only for the analyses it calls (issue 14)
+_LAZY = {
+    "AipmNbError": "aipm_nb.errors",
+    "ConfigError": "aipm_nb.errors",
+    "DataError": "aipm_nb.errors",
+    "ParameterError": "aipm_nb.errors",
+    "SchemaError": "aipm_nb.errors",
+    "SourceError": "aipm_nb.errors",
+    "SourceNotFoundError": "aipm_nb.errors",
+    "Source": "aipm_nb.sources",
+    "check_columns": "aipm_nb.sources",
+    "load_table": "aipm_nb.sources",
+    "open_source": "aipm_nb.sources",
+    "analyze_cohorts": "aipm_nb.cohort",
+    "compare_retention": "aipm_nb.cohort",
+    "analyze_experiment": "aipm_nb.experiment",
+    "analyze_model": "aipm_nb.model",
+    "redact": "aipm_nb.reports.redaction",
+}
+
+if TYPE_CHECKING:
+    from aipm_nb.cohort import analyze_cohorts, compare_retention
+    from aipm_nb.errors import (
+        AipmNbError,
+        ConfigError,
+        DataError,
+        ParameterError,
+        SchemaError,
+        SourceError,
+        SourceNotFoundError,
+    )
+    from aipm_nb.experiment import analyze_experiment
+    from aipm_nb.model import analyze_model
+    from aipm_nb.reports.redaction import redact
+    from aipm_nb.sources import Source, check_columns, load_table, open_source
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        from importlib.util import find_spec
+
+        if name.startswith("_") or find_spec(f"aipm_nb.{name}") is None:
+            raise AttributeError(f"module 'aipm_nb' has no attribute {name!r}")
+        return import_module(f"aipm_nb.{name}")  # a submodule: aipm_nb.plots, aipm_nb.stats ...
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "AipmNbError",

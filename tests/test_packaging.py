@@ -59,6 +59,26 @@ def test_ibis_sqlglot_pin_holds():
     assert t.a.sum().execute() == 3
 
 
+def test_import_is_lazy():
+    """``import aipm_nb`` loads no analysis library (issue 14: a notebook pays for what it
+    uses); the public names still resolve, and so do submodules as attributes.
+    """
+    code = (
+        "import sys, aipm_nb\n"
+        "heavy = sorted(m for m in ('ibis', 'duckdb', 'pandas', 'scipy', 'sklearn', "
+        "'matplotlib') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+        "assert aipm_nb.analyze_model.__module__ == 'aipm_nb.model.analyze'\n"
+        "assert aipm_nb.DataError.__module__ == 'aipm_nb.errors'\n"
+        "assert aipm_nb.markup.__name__ == 'aipm_nb.markup'\n"
+        "assert set(aipm_nb.__all__) <= set(dir(aipm_nb))\n"
+        "try:\n    aipm_nb.no_such_name\nexcept AttributeError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "has no attribute 'no_such_name'" in out.stdout
+
+
 @pytest.mark.slow
 def test_wheel_in_a_fresh_venv_inits_a_project_that_runs_every_sample_report(tmp_path):
     """Issue 20: build the wheel, `twine check` it, install it into a fresh venv in a temporary
