@@ -20,15 +20,59 @@ from aipm_nb.stats.drift import psi_from_counts, psi_status
 __all__ = ["drift_by_window", "feature_drift", "psi_from_counts", "psi_status"]
 
 
+#: Each column's range is cut into 2**50 equal-width "fine bins" (one integer per row, exact in a
+#: double); `feature_drift` looks at them 1024 at a time: a cell of width 2**50 splits into 1024
+#: cells of width 2**40, and so on down to single fine bins.
+FINE_BITS = 50
+SPLIT_BITS = 10
+#: A cell of at most this many rows is finished exactly, by grouping its distinct values.
+LEAF_ROWS = 20_000
+#: KS inside the cells: refined while at most `KS_SPLIT` cells could hold a larger gap than the
+#: cells' tops show, finished by distinct value when at most `KS_CELLS`, else computed by ranks
+#: over the whole column (a column without drift: the gap is the size of sampling noise).
+KS_SPLIT = 64
+KS_CELLS = 64
+
+
+def _cells(start: Any, width: Any, r: Any, c: Any, lo: Any, hi: Any) -> pd.DataFrame:
+    """Cells of one column, in value order: the rows whose fine bin is in [start, start +
+    width), ``r`` / ``c`` of them in the reference / current rows, ``r0`` / ``c0`` in the cells
+    below, values from ``lo`` to ``hi``.
+    """
+    df = pd.DataFrame(
+        {"start": start, "width": width, "r": r, "c": c, "lo": lo, "hi": hi}
+    ).sort_values("start", ignore_index=True)
+    for n in ("r", "c"):
+        df[n] = df[n].astype("int64")
+        df[f"{n}0"] = df[n].cumsum() - df[n]
+    return df
+
+
+def _fine_table(
+    t: ir.Table, x: ir.FloatingValue, is_cur: ir.BooleanValue, lo: float, hi: float
+) -> ir.Table:
+    """The column's rows as ``__x``, ``__cur`` and ``__f``, the fine bin (monotone in the
+    value, so every cell is a value range).
+    """
+    t = t.filter(x.notnull() & ~x.isnan())
+    top = 2**FINE_BITS
+    span = hi - lo if hi > lo else 1.0
+    f = ibis.least(((x - lo) / span * top).floor().cast("int64"), top - 1)
+    return t.select(__x=x, __cur=is_cur, __f=f)
+
+
 def feature_drift(
     t: ir.Table, cols: Sequence[str], is_cur: ir.BooleanValue
 ) -> list[dict[str, Any]]:
     """PSI and KS of every column, current vs reference, exactly and in the engine.
 
-    Per column the rows are grouped by distinct value with cumulative reference / current
-    counts, from which come the KS statistic and the reference deciles (numpy's linear
-    interpolation between order statistics); then one scan of the rows counts every column's
-    rows per PSI bin [lo, hi).
+    Per column, equal-width histograms (refined where needed) locate the reference deciles
+    (numpy's linear interpolation between order statistics) and bound the KS statistic; only
+    the bins that hold a decile's order statistic, or could hold the KS maximum, are then
+    grouped by distinct value; a column whose KS maximum could lie in many bins (no drift: the
+    gap is sampling noise) gets it from two rank windows instead. No query returns a row per
+    distinct value (issue 14). The column's rows, with their fine bin, are cached in the engine
+    while it is worked on; a last query on them counts the rows per PSI bin [lo, hi).
     """
     xs = {c: t[c].cast("float64") for c in cols}
     oks = {c: xs[c].notnull() & ~xs[c].isnan() for c in cols}
@@ -38,64 +82,170 @@ def feature_drift(
                 f"{side}{i}": count_if(oks[c] & (is_cur if side == "c" else ~is_cur))
                 for i, c in enumerate(cols)
                 for side in ("r", "c")
-            }
+            },
+            **{f"lo{i}": xs[c].min(where=oks[c]) for i, c in enumerate(cols)},
+            **{f"hi{i}": xs[c].max(where=oks[c]) for i, c in enumerate(cols)},
         )
         .to_pandas()
         .iloc[0]
     )
-    w = ibis.cumulative_window(order_by="value")
-    found: dict[str, tuple[float, list[float]]] = {}  # column -> (KS, decile edges)
+    out = []
     for i, c in enumerate(cols):
         n_ref, n_cur = int(tot[f"r{i}"] or 0), int(tot[f"c{i}"] or 0)
         if n_ref == 0 or n_cur == 0:
+            out.append(_drift_row(c, None, [], [], n_ref, n_cur))
             continue
-        # one grouping by distinct value per column: KS and the reference deciles
-        g = (
-            t.filter(oks[c])
-            .mutate(value=xs[c], __cur=is_cur)
-            .group_by("value")
-            .aggregate(r=count_if(~ibis._["__cur"]), c=count_if(ibis._["__cur"]))
-        )
-        g = g.mutate(cr=g.r.sum().over(w), cc=g.c.sum().over(w))
-        aggs: dict[str, ir.Value] = {"ks": (g.cr / n_ref - g.cc / n_cur).abs().max()}
-        plan = []
-        for k in range(1, config.PSI_BINS):
-            h = (n_ref - 1) * k / config.PSI_BINS
-            lo = math.floor(h)
-            hi = min(lo + 1, n_ref - 1)
-            aggs[f"lo{k}"] = g.value.min(where=g.cr > lo)
-            aggs[f"hi{k}"] = g.value.min(where=g.cr > hi)
-            plan.append((k, h - lo))
-        q = g.aggregate(**aggs).to_pandas().iloc[0]
-        raw = [q[f"lo{k}"] + frac * (q[f"hi{k}"] - q[f"lo{k}"]) for k, frac in plan]
-        found[c] = (float(q["ks"]), sorted({float(e) for e in raw}))
-    # one scan of the rows for every column's counts below each edge
-    below: Any = {}
-    if found:
-        below = (
-            t.aggregate(
-                **{
-                    f"{side}_{i}_{k}": count_if(
-                        oks[c] & (xs[c] < e) & (is_cur if side == "c" else ~is_cur)
-                    )
-                    for i, c in enumerate(cols)
-                    if c in found
-                    for k, e in enumerate(found[c][1])
-                    for side in ("r", "c")
-                }
+        lo, hi = float(tot[f"lo{i}"]), float(tot[f"hi{i}"])
+        root = _cells([0], [2**FINE_BITS], [n_ref], [n_cur], [lo], [hi])
+        # cached: the engine computes the fine bins once (and reads the source once), and
+        # later queries compare stored integers instead of re-deriving them per comparison
+        with _fine_table(t, xs[c], is_cur, lo, hi).cache() as rows:
+            ks, edges = _ks_and_deciles(rows, root)
+            # rows per PSI bin [lo, hi): the bin is the number of edges at or below the value
+            b = sum(((rows["__x"] >= e).ifelse(1, 0) for e in edges), ibis.literal(0))
+            per_bin = (
+                rows.group_by(__b=b, __c=rows["__cur"])
+                .aggregate(n=ibis._.count())
+                .to_pandas()
+                .pivot_table(index="__b", columns="__c", values="n", aggfunc="sum")
+                .reindex(index=range(len(edges) + 1), columns=[False, True])
+                .fillna(0)
+            )
+        r = per_bin[False].astype(float).tolist()
+        cu = per_bin[True].astype(float).tolist()
+        out.append(_drift_row(c, (ks, edges), r, cu, n_ref, n_cur))
+    return out
+
+
+def _decile_ranks(n_ref: int) -> list[tuple[int, int, float]]:
+    """Per decile the 0-based order statistics numpy's linear interpolation reads, and the
+    fraction between them.
+    """
+    out = []
+    for k in range(1, config.PSI_BINS):
+        h = (n_ref - 1) * k / config.PSI_BINS
+        lo = math.floor(h)
+        out.append((lo, min(lo + 1, n_ref - 1), h - lo))
+    return out
+
+
+def _ks_and_deciles(rows: ir.Table, cells: pd.DataFrame) -> tuple[float, list[float]]:
+    n_ref, n_cur = int(cells.r.sum()), int(cells.c.sum())
+    plan = _decile_ranks(n_ref)
+    ranks = sorted({j for lo, hi, _ in plan for j in (lo, hi)})
+    for _ in range(FINE_BITS // SPLIT_BITS):  # refine the cells holding a decile or the KS
+        maybe = _ks_cells(cells, n_ref, n_cur)
+        want = _holding(cells, ranks) | (maybe if maybe.sum() <= KS_SPLIT else False)
+        split = want & (cells.r + cells.c > LEAF_ROWS) & (cells.width > 1) & (cells.lo < cells.hi)
+        if not split.any():
+            break
+        cells = pd.concat([cells[~split], _split(rows, cells[split])])
+        cells = _cells(cells.start, cells.width, cells.r, cells.c, cells.lo, cells.hi)
+    # KS: attained at the top of some cell (both CDFs are exact there) or inside a cell whose
+    # bounds allow more; those cells are finished exactly when few, else one rank query
+    maybe = _ks_cells(cells, n_ref, n_cur)
+    by_rank = bool(maybe.sum() > KS_CELLS)
+    finish = cells[_holding(cells, ranks) | (False if by_rank else maybe)]
+    inside, stats = _finish(rows, finish, ranks, n_ref, n_cur)
+    tops = ((cells.r0 + cells.r) / n_ref - (cells.c0 + cells.c) / n_cur).abs().max()
+    ks = _ks_by_rank(rows, n_ref, n_cur) if by_rank else max(float(tops), float(inside))
+    raw = [stats[lo] + frac * (stats[hi] - stats[lo]) for lo, hi, frac in plan]
+    return ks, sorted({float(e) for e in raw})
+
+
+def _holding(cells: pd.DataFrame, ranks: Sequence[int]) -> pd.Series:
+    """Whether each cell holds a wanted reference order statistic (0-based rank)."""
+    idx = np.searchsorted((cells.r0 + cells.r).to_numpy(), ranks, side="right")
+    return pd.Series(np.isin(np.arange(len(cells)), idx), index=cells.index)
+
+
+def _ks_cells(cells: pd.DataFrame, n_ref: int, n_cur: int) -> pd.Series:
+    """Whether |F_ref − F_cur| could exceed, inside each cell, its largest value at the tops."""
+    top_r, top_c = (cells.r0 + cells.r) / n_ref, (cells.c0 + cells.c) / n_cur
+    bound = np.maximum(top_r - cells.c0 / n_cur, top_c - cells.r0 / n_ref)
+    return bound > (top_r - top_c).abs().max()
+
+
+def _ks_by_rank(t: ir.Table, n_ref: int, n_cur: int) -> float:
+    """The exact KS statistic from two rank windows: at every row, the reference and current
+    rows strictly below its value (left limits of the CDFs, whose largest gap is the KS
+    statistic's: ties are exact).
+    """
+    w = t.mutate(
+        __all=ibis.rank().over(order_by=t["__x"]),
+        __same=ibis.rank().over(group_by=t["__cur"], order_by=t["__x"]),
+    )
+    # as doubles: PostgreSQL divides integers as integers
+    other = (w["__all"] - w["__same"]).cast("float64")
+    same = w["__same"].cast("float64")
+    d = w["__cur"].ifelse(other / n_ref - same / n_cur, same / n_ref - other / n_cur)
+    return float(d.abs().max().to_pandas() or 0.0)
+
+
+def _split(rows: ir.Table, parents: pd.DataFrame) -> pd.DataFrame:
+    """The parent cells as up to 2**SPLIT_BITS cells of equal width each (empty ones left out):
+    one grouped query per parent width, integer arithmetic only.
+    """
+    out = []
+    for width, group in parents.groupby("width"):
+        width, sub = int(width), int(width) >> SPLIT_BITS
+        h = (
+            rows.filter((rows["__f"] // width).isin([int(s) // width for s in group.start]))
+            .group_by(key=rows["__f"] // sub)
+            .aggregate(
+                r=count_if(~rows["__cur"]),
+                c=count_if(rows["__cur"]),
+                lo=rows["__x"].min(),
+                hi=rows["__x"].max(),
             )
             .to_pandas()
-            .iloc[0]
         )
-    return [
-        _drift_row(c, found.get(c), below, i, int(tot[f"r{i}"] or 0), int(tot[f"c{i}"] or 0))
-        for i, c in enumerate(cols)
-    ]
+        out.append(h.assign(start=h.key.astype("int64") * sub, width=sub).drop(columns="key"))
+    return pd.concat(out, ignore_index=True)
+
+
+def _finish(
+    rows: ir.Table, cells: pd.DataFrame, ranks: Sequence[int], n_ref: int, n_cur: int
+) -> tuple[float, dict[int, float]]:
+    """Exactly, inside ``cells`` (grouped by distinct value, cumulative counts per cell): the
+    largest |F_ref − F_cur| and the wanted reference order statistics (0-based ranks).
+    """
+    f = rows["__f"]
+    cells = cells.reset_index(drop=True)
+    bounds = [(int(s), int(s) + int(w)) for s, w in zip(cells.start, cells.width, strict=True)]
+    which = ibis.cases(*[((f >= a) & (f < b), k) for k, (a, b) in enumerate(bounds)], else_=-1)
+    coarse = 2 ** (FINE_BITS - SPLIT_BITS)  # a cheap first filter: the cells' first-level bins
+    if all(b - a <= coarse for a, b in bounds):
+        rows = rows.filter((f // coarse).isin(sorted({a // coarse for a, _ in bounds})))
+    g = (
+        rows.mutate(__k=which)
+        .filter(ibis._["__k"] >= 0)
+        .group_by(["__k", "__x"])
+        .aggregate(r=count_if(~ibis._["__cur"]), c=count_if(ibis._["__cur"]))
+    )
+    w = ibis.cumulative_window(group_by="__k", order_by="__x")
+    g = g.mutate(cr=g.r.sum().over(w), cc=g.c.sum().over(w))
+    g = g.mutate(d=g.cr.cast("float64") / n_ref - g.cc.cast("float64") / n_cur)
+    aggs: dict[str, ir.Value] = {"dmax": g.d.max(), "dmin": g.d.min()}
+    ends = (cells.r0 + cells.r).to_numpy()
+    for j in ranks:
+        k = int(np.searchsorted(ends, j, side="right"))
+        aggs[f"q{j}"] = g["__x"].min(where=(g["__k"] == k) & (g.cr > j - int(cells.r0[k])))
+    q = g.group_by("__k").aggregate(**aggs).to_pandas().set_index("__k").sort_index()
+    base = (cells.r0 / n_ref - cells.c0 / n_cur)[q.index]
+    ks = float(max((base + q.dmax).abs().max(), (base + q.dmin).abs().max()))
+    return ks, {j: float(q[f"q{j}"].min()) for j in ranks}
 
 
 def _drift_row(
-    column: str, found: tuple[float, list[float]] | None, below: Any, i: int, n_ref: int, n_cur: int
+    column: str,
+    found: tuple[float, list[float]] | None,
+    ref_counts: list[float],
+    cur_counts: list[float],
+    n_ref: int,
+    n_cur: int,
 ) -> dict[str, Any]:
+    """A column's drift row from its KS, PSI edges and the rows per PSI bin."""
     if found is None:
         return {
             "column": column,
@@ -107,11 +257,7 @@ def _drift_row(
             "cur_counts": [],
         }
     ks, edges = found
-    cum = {
-        side: [0.0] + [float(below[f"{side}_{i}_{k}"] or 0) for k in range(len(edges))] + [total]
-        for side, total in (("r", float(n_ref)), ("c", float(n_cur)))
-    }
-    r, cu = list(np.diff(cum["r"])), list(np.diff(cum["c"]))
+    r, cu = ref_counts, cur_counts
     psi = psi_from_counts(r, cu)
     return {
         "column": column,
