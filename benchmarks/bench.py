@@ -182,10 +182,10 @@ def ab_tea_tasting():
 # --- model performance: the whole metric set + drift of score and 5 features ------------------
 
 
-def model_aipm(folder: Path = PREDICTIONS):
+def model_aipm(folder: Path = PREDICTIONS, ks: bool = True):
     from aipm_nb.model import analyze_model
 
-    r = analyze_model(str(folder / "*.parquet"), feature_cols=FEATURES)
+    r = analyze_model(str(folder / "*.parquet"), feature_cols=FEATURES, ks=ks)
     return {"roc_auc": r.metrics.roc_auc, "psi_score": float(r.drift.psi.iloc[0])}
 
 
@@ -260,6 +260,7 @@ TASKS = {
     ("model", "evidently"): model_evidently,
     ("model_continuous", "aipm_nb"): lambda: model_aipm(PREDICTIONS_CONTINUOUS),
     ("model_continuous", "sklearn_pandas"): lambda: model_sklearn(PREDICTIONS_CONTINUOUS),
+    ("model_continuous", "aipm_nb_no_ks"): lambda: model_aipm(PREDICTIONS_CONTINUOUS, ks=False),
 }
 
 

@@ -85,3 +85,22 @@ def test_refinement_is_exercised(monkeypatch):
     t = open_source(df).table
     drift.feature_drift(t, ["x"], t.event_time >= pd.Timestamp("2024-01-11"))
     assert len(calls) >= 3 and max(calls) > 1
+
+
+def test_ks_can_be_switched_off():
+    """``ks=False``: the same PSI and edges, KS left out (NaN); a non-bool is a clear error."""
+    from aipm_nb import model
+    from aipm_nb.errors import ParameterError
+
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({
+        "score": rng.random(3000), "label": rng.integers(0, 2, 3000), "f": rng.lognormal(size=3000),
+        "event_time": pd.date_range("2024-01-01", periods=3000, freq="min"),
+    })  # fmt: skip
+    full = model.analyze_model(df, feature_cols=["f"])
+    lean = model.analyze_model(df, feature_cols=["f"], ks=False)
+    assert lean.drift.psi.tolist() == full.drift.psi.tolist()
+    assert lean.drift.edges.tolist() == full.drift.edges.tolist()
+    assert lean.drift.ks_statistic.isna().all() and full.drift.ks_statistic.notna().all()
+    with pytest.raises(ParameterError, match="ks"):
+        model.analyze_model(df, ks="no")

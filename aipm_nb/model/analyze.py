@@ -127,6 +127,7 @@ def analyze_model(
     target_precision: float | None = None,
     target_recall: float | None = None,
     table: str | None = None,
+    ks: bool = True,
 ) -> ModelResult:
     """Performance, calibration, segments, windows and drift of a binary classifier's log.
 
@@ -147,7 +148,10 @@ def analyze_model(
         target_precision: Find the threshold that meets this precision with the most recall.
         target_recall: Find the threshold that meets this recall with the most precision.
         table: Table name in a database source.
+        ks: Compute the KS statistic of every drift column (exact; on 10M rows without drift
+            it costs about 2 s per column). False: ``ks_statistic`` is NaN, PSI unchanged.
     """
+    check_scalar(ks, "ks", typ=bool)
     check_scalar(threshold, "threshold", typ=float, ge=0, le=1)
     check_scalar(window, "window", one_of=("day", "week"))
     check_scalar(window_metric, "window_metric", one_of=WINDOW_METRICS)
@@ -174,7 +178,7 @@ def analyze_model(
     windows = window_metrics(t, time_col, window, threshold, window_metric, metric_floor, span,
                              per_window=per_window)  # fmt: skip
     warnings += _window_warnings(windows, window, window_metric, metric_floor)
-    drift_rows = feature_drift(t, [score_col, *feature_cols], is_cur)
+    drift_rows = feature_drift(t, [score_col, *feature_cols], is_cur, ks=ks)
     estimated, est_cal = pd.DataFrame(), None
     if n_lab:
         floor_metric = window_metric if window_metric in ESTIMATED_METRICS else "roc_auc"
