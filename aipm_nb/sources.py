@@ -24,6 +24,7 @@ import contextvars
 import glob as globmod
 import os
 import re
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -318,6 +319,36 @@ def _open_spark(table: str | None, label: str) -> ir.Table:
             .getOrCreate()
         )
     return _pick_table(ibis.pyspark.connect(session), table, label)
+
+
+def _duckdb2_shim() -> None:
+    """Ibis 12 calls ``DuckDBPyConnection.fetch_arrow_table`` / ``fetch_record_batch``, which
+    DuckDB 2.0 renamed ``to_arrow_table`` / ``to_arrow_reader``: restore the old names as
+    aliases (only where they are missing), so that users get DuckDB 2's speed with ibis 12.
+    `tests/test_sources.py` opens a DuckDB file's tables, which takes that path.
+    """
+    import duckdb
+
+    cls: Any = duckdb.DuckDBPyConnection
+    if not hasattr(cls, "fetch_arrow_table") and hasattr(cls, "to_arrow_table"):
+
+        def fetch_arrow_table(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with warnings.catch_warnings():  # DuckDB's note that a DB-API result is copied
+                warnings.simplefilter("ignore", UserWarning)
+                return self.to_arrow_table(*args, **kwargs)
+
+        cls.fetch_arrow_table = fetch_arrow_table
+    if not hasattr(cls, "fetch_record_batch") and hasattr(cls, "to_arrow_reader"):
+
+        def fetch_record_batch(self: Any, rows_per_batch: int = 1_000_000) -> Any:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                return self.to_arrow_reader(rows_per_batch)
+
+        cls.fetch_record_batch = fetch_record_batch
+
+
+_duckdb2_shim()
 
 
 def _duckdb(path: str = ":memory:", **kwargs: Any) -> Any:

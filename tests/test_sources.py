@@ -70,6 +70,26 @@ def test_duckdb_file_and_url(tmp_path, frame):
         open_source(str(path), table="nope")
 
 
+def test_duckdb_file_every_ibis_fetch_path(tmp_path, frame):
+    """The ibis 12 paths that call the methods DuckDB 2.0 renamed (``fetch_arrow_table``:
+    list_tables, raw SQL schemas; ``fetch_record_batch``: batches) work on the installed DuckDB
+    (`aipm_nb.sources._duckdb2_shim`).
+    """
+    import duckdb
+
+    path = tmp_path / "f.duckdb"
+    raw = duckdb.connect(str(path))
+    raw.execute("CREATE TABLE preds AS SELECT range AS id, range / 10.0 AS score FROM range(2500)")
+    raw.close()
+    src = open_source(str(path))  # one table: found through list_tables
+    assert _count(src) == 2500
+    con = src.table._find_backend()
+    assert con.list_tables() == ["preds"]
+    assert con.sql("SELECT max(score) AS m FROM preds").m.execute().iloc[0] == 249.9
+    batches = list(src.table.to_pyarrow_batches(chunk_size=1000))
+    assert sum(b.num_rows for b in batches) == 2500
+
+
 def test_env_source(tmp_path, frame, monkeypatch):
     frame.to_parquet(tmp_path / "e.parquet")
     monkeypatch.setenv("AIPM_TEST_SRC", str(tmp_path / "e.parquet"))
