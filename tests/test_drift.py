@@ -36,9 +36,11 @@ def _columns(rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 SETTINGS = {
     "defaults": {},
-    "tiny cells": {"SPLIT_BITS": 2, "LEAF_ROWS": 8, "KS_SPLIT": 64, "KS_CELLS": 16},
-    "rank fallback": {"SPLIT_BITS": 3, "LEAF_ROWS": 50, "KS_CELLS": 0},
-}
+    "tiny cells": {"SPLIT_BITS": 2, "LEAF_ROWS": 8, "KS_SPLIT": 64, "KS_CELLS": 16,
+                   "GROUPED_SHARE": 0},
+    "rank fallback": {"SPLIT_BITS": 3, "LEAF_ROWS": 50, "KS_CELLS": 0, "GROUPED_SHARE": 0},
+    "grouped": {"GROUPED_SHARE": 1.0},
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("setting", SETTINGS)
@@ -76,6 +78,7 @@ def test_refinement_is_exercised(monkeypatch):
     """The tiny settings really split cells (the test above would pass trivially otherwise)."""
     monkeypatch.setattr(drift, "SPLIT_BITS", 2)
     monkeypatch.setattr(drift, "LEAF_ROWS", 8)
+    monkeypatch.setattr(drift, "GROUPED_SHARE", 0)
     calls = []
     split = drift._split
     monkeypatch.setattr(drift, "_split", lambda rows, parents: calls.append(len(parents)) or

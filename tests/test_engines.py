@@ -123,7 +123,7 @@ def test_funnel(engine, order):
     pd.testing.assert_frame_equal(other.times, duck.times, check_dtype=False)
 
 
-@pytest.mark.parametrize("setting", ["tiny cells", "rank fallback"])
+@pytest.mark.parametrize("setting", ["tiny cells", "rank fallback", "grouped"])
 def test_drift_refinement(engine, setting, monkeypatch):
     """Drift's histogram refinement (fine bins, splits, the exact finish, the rank fallback)
     forced on the sample predictions: the same edges, counts and KS as DuckDB.
