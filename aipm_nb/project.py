@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -59,8 +60,9 @@ def init_project(folder: str | Path) -> list[Path]:
     if root.exists() and not root.is_dir():
         raise ParameterError(f"{root} exists and is not a folder")
     plan: dict[Path, Path | str] = {}
+    kernel = _kernel_display_name()
     for nb in sorted(resources.templates_dir().glob("*.ipynb")):
-        plan[root / "notebooks" / nb.name] = nb
+        plan[root / "notebooks" / nb.name] = _with_kernel_name(nb, kernel)
     for name, file in sorted(config.SAMPLE_FILES.items()):
         sample = resources.sample_path(name)
         if not sample.exists():
@@ -80,8 +82,31 @@ def init_project(folder: str | Path) -> list[Path]:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(dest.name + ".tmp")
         if isinstance(what, str):
-            tmp.write_text(what)
+            tmp.write_text(what, encoding="utf-8")
         else:
             shutil.copyfile(what, tmp)
         tmp.replace(dest)
     return list(plan)
+
+
+def _kernel_display_name() -> str | None:
+    """The display name of this environment's ``python3`` kernel (None: not found)."""
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        return str(KernelSpecManager().get_kernel_spec("python3").display_name)
+    except Exception:  # no Jupyter, no such kernel: keep the templates' own name
+        return None
+
+
+def _with_kernel_name(template: Path, kernel: str | None) -> str:
+    """The template's text with its kernel's display name set to this environment's:
+    JupyterLab rewrites a differing name when the kernel starts, marking an untouched
+    notebook as modified.
+    """
+    text = template.read_text(encoding="utf-8")
+    if kernel is None:
+        return text
+    nb = json.loads(text)
+    nb.setdefault("metadata", {}).setdefault("kernelspec", {})["display_name"] = kernel
+    return json.dumps(nb, indent=1, ensure_ascii=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -111,6 +112,7 @@ def test_lab_serves_the_templates_and_runs_them_in_the_project_kernel(tmp_path):
         assert out[-1] == "differs"
         unchanged = _api(base, token, "/api/contents/funnel_analysis.ipynb?content=1")
         assert unchanged["last_modified"] == nb["last_modified"]  # opened and run: not written
+        _check_in_browser(base, token, tmp_path)
         _api(base, token, "/api/shutdown", "POST")
         proc.wait(timeout=30)
     finally:
@@ -118,3 +120,26 @@ def test_lab_serves_the_templates_and_runs_them_in_the_project_kernel(tmp_path):
             proc.kill()
             proc.wait()
         log.close()
+
+
+def _check_in_browser(base: str, token: str, tmp_path: Path) -> None:
+    """What a person sees (issue 20): a template opened in JupyterLab in headless Chromium shows
+    the project's kernel, "Python 3 (aipm-nb)", and its tab is not marked modified.
+    """
+    from test_report_safety import _chromium
+
+    before = _api(base, token, "/api/contents/cohort_analysis.ipynb")["last_modified"]
+    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / '.chromium'}", "--window-size=1280,900",
+           "--virtual-time-budget=60000", "--dump-dom",
+           f"{base}/lab/tree/cohort_analysis.ipynb?token={token}&reset"]  # fmt: skip
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=240, check=True).stdout
+    (tmp_path / "lab.html").write_text(dom)  # kept for a look when the test fails
+    tabs = re.findall(r'<li[^>]*class="([^"]*lm-TabBar-tab[^"]*)"[^>]*>(.*?)</li>', dom, re.S)
+    mine = [cls for cls, inner in tabs if "cohort_analysis.ipynb" in inner]
+    assert mine, f"no tab for the template in the page (see {tmp_path / 'lab.html'})"
+    assert not any("jp-mod-dirty" in cls for cls in mine), "opened unchanged, marked modified"
+    assert "Python 3 (aipm-nb)" in dom, "the notebook does not show the project's kernel"
+    after = _api(base, token, "/api/contents/cohort_analysis.ipynb")["last_modified"]
+    assert after == before  # opening it wrote nothing

@@ -204,6 +204,23 @@ def test_init_makes_a_project_and_never_overwrites(tmp_path, capsys):
     assert sorted(f.name for f in (p / "data").iterdir()) == sorted(config.SAMPLE_FILES.values())
     assert {f.stem for f in (p / "notebooks").glob("*.ipynb")} >= {"funnel_analysis"}
     assert main(["validate", str(p / "reports.yml")]) == 0, capsys.readouterr().err
+    # the templates name this environment's kernel (JupyterLab would otherwise rewrite the name
+    # and mark an untouched notebook modified); nothing else differs from the shipped template
+    import json
+
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    kernel = KernelSpecManager().get_kernel_spec("python3").display_name
+    for nb in (p / "notebooks").glob("*.ipynb"):
+        mine, shipped = (
+            json.loads(nb.read_text()),
+            json.loads((ROOT / "notebooks" / nb.name).read_text()),
+        )
+        assert mine["metadata"]["kernelspec"]["display_name"] == kernel
+        mine["metadata"]["kernelspec"]["display_name"] = shipped["metadata"]["kernelspec"][
+            "display_name"
+        ]
+        assert mine == shipped
     (p / "reports.yml").write_text("mine\n")
     (p / "notebooks" / "cohort_analysis.ipynb").unlink()  # one missing, the rest present
     assert main(["init", str(p)]) == 2
