@@ -22,7 +22,7 @@ ORDER = {
     "cohort": ["aipm_nb", "duckdb_sql", "pandas"],
     "ab": ["aipm_nb", "aipm_nb_no_unit_check", "pandas_scipy", "tea_tasting"],
     "model": ["aipm_nb", "sklearn_pandas", "evidently"],
-    "model_continuous": ["aipm_nb", "sklearn_pandas"],
+    "model_continuous": ["aipm_nb", "aipm_nb_no_ks", "sklearn_pandas"],
 }
 
 
