@@ -107,3 +107,25 @@ def test_ks_can_be_switched_off():
     assert lean.drift.ks_statistic.isna().all() and full.drift.ks_statistic.notna().all()
     with pytest.raises(ParameterError, match="ks"):
         model.analyze_model(df, ks="no")
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_feature_drift_on_a_public_dataset(setting, monkeypatch):
+    """Data whose shape I did not choose: scikit-learn's breast-cancer features (continuous,
+    skewed, repeated values), reference = the first half of the rows, under every path.
+    """
+    from sklearn.datasets import load_breast_cancer
+
+    for name, value in SETTINGS[setting].items():
+        monkeypatch.setattr(drift, name, value)
+    df = load_breast_cancer(as_frame=True).frame
+    cols = ["mean area", "worst concavity", "area error", "mean symmetry"]
+    n = len(df)
+    df = df.assign(event_time=pd.date_range("2024-01-01", periods=n, freq="h"))
+    t = open_source(df).table
+    rows = drift.feature_drift(t, cols, t.event_time >= df.event_time[n // 2])
+    for row, col in zip(rows, cols, strict=True):
+        ref, cur = df[col].to_numpy()[: n // 2], df[col].to_numpy()[n // 2 :]
+        edges = sorted(set(np.quantile(ref, np.arange(1, 10) / 10)))
+        assert row["edges"] == pytest.approx(edges, rel=1e-12, abs=0), col
+        assert row["ks_statistic"] == pytest.approx(sps.ks_2samp(ref, cur).statistic, rel=1e-12)

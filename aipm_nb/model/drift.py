@@ -31,10 +31,10 @@ LEAF_ROWS = 20_000
 #: cells' tops show, finished by distinct value when at most `KS_CELLS`, else computed by ranks
 #: over the whole column (a column without drift: the gap is the size of sampling noise).
 KS_SPLIT = 64
+KS_CELLS = 64
 #: A column with at most this share of distinct values per row (rounded scores, integer
 #: features) is grouped by distinct value in one query instead: cheaper when values repeat.
 GROUPED_SHARE = 0.25
-KS_CELLS = 64
 
 
 def _cells(start: Any, width: Any, r: Any, c: Any, lo: Any, hi: Any) -> pd.DataFrame:
@@ -99,7 +99,7 @@ def feature_drift(
     for i, c in enumerate(cols):
         n_ref, n_cur = int(tot[f"r{i}"] or 0), int(tot[f"c{i}"] or 0)
         if n_ref == 0 or n_cur == 0:
-            out.append(_drift_row(c, None, [], [], n_ref, n_cur))
+            out.append(_drift_row(c, None, [], []))
             continue
         lo, hi = float(tot[f"lo{i}"]), float(tot[f"hi{i}"])
         root = _cells([0], [2**FINE_BITS], [n_ref], [n_cur], [lo], [hi])
@@ -110,10 +110,8 @@ def feature_drift(
                 stat, edges = _grouped_ks_and_deciles(rows, n_ref, n_cur, ks=ks)
             else:
                 stat, edges = _ks_and_deciles(rows, root, ks=ks)
-            # rows per PSI bin [lo, hi): the bin is the number of edges at or below the value
-            b = sum(((rows["__x"] >= e).ifelse(1, 0) for e in edges), ibis.literal(0))
             per_bin = (
-                rows.group_by(__b=b, __c=rows["__cur"])
+                rows.group_by(__b=psi_bin(rows["__x"], edges), __c=rows["__cur"])
                 .aggregate(n=ibis._.count())
                 .to_pandas()
                 .pivot_table(index="__b", columns="__c", values="n", aggfunc="sum")
@@ -122,8 +120,19 @@ def feature_drift(
             )
         r = per_bin[False].astype(float).tolist()
         cu = per_bin[True].astype(float).tolist()
-        out.append(_drift_row(c, (stat, edges), r, cu, n_ref, n_cur))
+        out.append(_drift_row(c, (stat, edges), r, cu))
     return out
+
+
+def psi_bin(x: ir.NumericValue, edges: Sequence[float]) -> ir.IntegerValue:
+    """The PSI bin [lo, hi) of each value: how many edges are at or below it."""
+    return sum(((x >= e).ifelse(1, 0) for e in edges), ibis.literal(0))
+
+
+def _edges(plan: list[tuple[int, int, float]], stats: dict[int, float]) -> list[float]:
+    """The distinct decile edges from the order statistics `_decile_ranks` asked for."""
+    raw = [stats[lo] + frac * (stats[hi] - stats[lo]) for lo, hi, frac in plan]
+    return sorted({float(e) for e in raw})
 
 
 def _decile_ranks(n_ref: int) -> list[tuple[int, int, float]]:
@@ -166,8 +175,7 @@ def _ks_and_deciles(
         stat = _ks_by_rank(rows, n_ref, n_cur)
     else:
         stat = max(float(tops), float(inside))
-    raw = [stats[lo] + frac * (stats[hi] - stats[lo]) for lo, hi, frac in plan]
-    return stat, sorted({float(e) for e in raw})
+    return stat, _edges(plan, stats)
 
 
 def _grouped_ks_and_deciles(
@@ -186,8 +194,7 @@ def _grouped_ks_and_deciles(
         aggs["ks"] = (g.cr.cast("float64") / n_ref - g.cc.cast("float64") / n_cur).abs().max()
     q = g.aggregate(**aggs).to_pandas().iloc[0]
     stats = {j: float(q[f"q{j}"]) for j in ranks}
-    raw = [stats[lo] + frac * (stats[hi] - stats[lo]) for lo, hi, frac in plan]
-    return (float(q["ks"]) if ks else math.nan), sorted({float(e) for e in raw})
+    return (float(q["ks"]) if ks else math.nan), _edges(plan, stats)
 
 
 def _holding(cells: pd.DataFrame, ranks: Sequence[int]) -> pd.Series:
@@ -279,8 +286,6 @@ def _drift_row(
     found: tuple[float, list[float]] | None,
     ref_counts: list[float],
     cur_counts: list[float],
-    n_ref: int,
-    n_cur: int,
 ) -> dict[str, Any]:
     """A column's drift row from its KS, PSI edges and the rows per PSI bin."""
     if found is None:
@@ -294,16 +299,15 @@ def _drift_row(
             "cur_counts": [],
         }
     ks, edges = found
-    r, cu = ref_counts, cur_counts
-    psi = psi_from_counts(r, cu)
+    psi = psi_from_counts(ref_counts, cur_counts)
     return {
         "column": column,
         "psi": psi,
         "ks_statistic": ks,
         "status": psi_status(psi),
         "edges": edges,
-        "ref_counts": r,
-        "cur_counts": cu,
+        "ref_counts": ref_counts,
+        "cur_counts": cur_counts,
     }
 
 
@@ -320,9 +324,8 @@ def drift_by_window(
     """
     if not edges:
         return pd.DataFrame(columns=["window", "psi", "status", "reference", "partial"])
-    b = sum(((t["__s"] >= e).ifelse(1, 0) for e in edges), ibis.literal(0))
     counts = (
-        t.mutate(__b=b, __w=window_start(t[time_col], window), __cur=is_cur)
+        t.mutate(__b=psi_bin(t["__s"], edges), __w=window_start(t[time_col], window), __cur=is_cur)
         .group_by(["__w", "__b", "__cur"])
         .aggregate(n=ibis._.count())
         .to_pandas()
