@@ -9,6 +9,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.patches import Rectangle
 
 from aipm_nb.results import ci_label
 
@@ -141,7 +142,19 @@ def retention_heatmap(result: Any, *, ax: Any = None) -> Any:
     for i in range(data.shape[0]):
         for j in range(data.shape[1]):
             v = data[i, j]
-            if not np.isnan(v):
+            if np.isnan(v):  # the period has not ended yet: hatched, never a partial number
+                ax.add_patch(
+                    Rectangle(
+                        (j - 0.5, i - 0.5),
+                        1,
+                        1,
+                        facecolor="#f6f8fa",
+                        edgecolor="#d0d7de",
+                        hatch="///",
+                        lw=0,
+                    )
+                )
+            else:
                 ax.text(
                     j,
                     i,
@@ -152,11 +165,16 @@ def retention_heatmap(result: Any, *, ax: Any = None) -> Any:
                     color="white" if v > 0.45 else "black",
                 )
     ax.set_xticks(range(data.shape[1]), [str(k) for k in m.columns])
+    enrolled = getattr(result, "cohort_complete", np.ones(data.shape[0], dtype=bool))
     ax.set_yticks(
         range(data.shape[0]),
-        [f"{c:%Y-%m-%d} ({n:,})" for c, n in zip(m.index, result.cohorts["size"], strict=True)],
+        [
+            f"{c:%Y-%m-%d} ({n:,}{'' if done else ', still enrolling'})"
+            for c, n, done in zip(m.index, result.cohorts["size"], enrolled, strict=True)
+        ],
     )
-    ax.set_xlabel(f"{result.period}s since first activity")
+    ax.set_xlabel(f"{result.period}s since first activity (hatched: not over yet)")
+    ax.set_ylabel(f"cohort ({result.period} of first activity, users)")
     ax.set_title(f"{result.retention_type!r} retention by {result.period} cohort")
     ax.tick_params(axis="y", labelsize=8)
     return ax
@@ -271,6 +289,7 @@ def lifecycle_plot(result: Any, *, ax: Any = None) -> Any:
     `aipm_nb.cohort.lifecycle`).
     """
     table = result.to_pandas()
+    complete = np.asarray(getattr(result, "complete", np.ones(len(table), dtype=bool)))
     ax = _ax(ax, (10, 3.8))
     x = np.arange(len(table))
     colors = {
@@ -279,18 +298,41 @@ def lifecycle_plot(result: Any, *, ax: Any = None) -> Any:
         "resurrecting": "#bf8700",
         "dormant": "#cf222e",
     }
+
+    def bars(values: np.ndarray, color: str, label: str, bottom: Any = None) -> None:
+        # a period still running: lighter and hatched (its counts are so far, not final)
+        for part, alpha, hatch in ((complete, 1.0, None), (~complete, 0.35, "//")):
+            if part.any():
+                ax.bar(
+                    x[part],
+                    values[part],
+                    bottom=None if bottom is None else bottom[part],
+                    color=color,
+                    alpha=alpha,
+                    hatch=hatch,
+                    edgecolor="white" if hatch else None,
+                    label=label if (alpha == 1.0) == complete.any() else None,
+                    width=0.8,
+                )
+
     bottom = np.zeros(len(table))
     for col in ("new", "returning", "resurrecting"):
-        ax.bar(x, table[col], bottom=bottom, color=colors[col], label=col, width=0.8)
+        bars(table[col].to_numpy(), colors[col], col, bottom.copy())
         bottom += table[col].to_numpy()
-    ax.bar(x, table["dormant"], color=colors["dormant"], label="dormant", width=0.8)
+    bars(table["dormant"].to_numpy(), colors["dormant"], "dormant")
     ax.axhline(0, color="black", lw=0.8)
     step = max(1, len(table) // 12)
-    ax.set_xticks(
-        x[::step], [f"{d:%Y-%m-%d}" for d in table.index[::step]], rotation=45, fontsize=8
-    )
+    ticks = list(x[::step])
+    if len(x) and not complete[-1] and ticks[-1] != x[-1]:
+        ticks.append(x[-1])  # the running period is always labelled
+    labels = [f"{table.index[i]:%Y-%m-%d}" + ("" if complete[i] else " (partial)") for i in ticks]
+    ax.set_xticks(ticks, labels, rotation=45, fontsize=8)
+    ax.set_xlabel(f"{getattr(result, 'period', 'period')} starting")
     ax.set_ylabel("users (dormant below 0)")
-    ax.set_title("Lifecycle: users by status per period")
+    title = "Lifecycle: users by status per period"
+    if not complete.all():
+        title += " (hatched: period still running, counts so far)"
+    ax.set_title(title)
     ax.legend(frameon=False, ncols=4, fontsize=8)
     return ax
 

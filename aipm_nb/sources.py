@@ -101,7 +101,9 @@ def describe_source(source: Any, table: str | None = None) -> str:
         return f"ibis table {source.get_name()!r}" if _has_name(source) else "ibis table"
     if isinstance(source, str) and source.startswith("env:"):
         return f"${source[4:]}" + (f" table {table!r}" if table else "")
-    label = redact(str(source))
+    # a session or an unexpected object is named by its type, not a many-line repr
+    path_like = isinstance(source, str | os.PathLike)
+    label = redact(str(source)) if path_like else type(source).__name__
     return f"{label} table {table!r}" if table else label
 
 

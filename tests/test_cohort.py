@@ -213,6 +213,60 @@ def test_active_users_and_lifecycle_by_hand():
         pd.Timestamp("2024-01-15"): {"new": 0, "returning": 0, "resurrecting": 1, "dormant": -2},
         pd.Timestamp("2024-01-22"): {"new": 0, "returning": 1, "resurrecting": 1, "dormant": 0},
     }
+    # the data ends on Wednesday 24 January: that week is still running (issue 13)
+    lc = cohort.lifecycle(ev)
+    assert lc.as_of == pd.Timestamp("2024-01-25")
+    assert lc.complete.tolist() == [True, True, True, False]
+    assert [p["complete"] for p in lc.to_dict()["periods"]] == [True, True, True, False]
+    # as_of bounds the events like every cohort function: the week of the 15th is then last
+    bounded = cohort.lifecycle(ev, as_of="2024-01-22")
+    assert bounded.table.index[-1] == pd.Timestamp("2024-01-15")
+    assert bounded.complete.all()
+    monthly = cohort.lifecycle(cohort.prepare_events(df, period="month"))
+    assert monthly.complete.tolist() == [False]  # January has not ended on the 25th
+
+
+def test_partial_periods_are_marked_in_the_charts():
+    """Issue 13: a running period is drawn lighter and hatched, labelled as partial, never a
+    sliver; incomplete retention cells are hatched, and a cohort still enrolling says so."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from aipm_nb import plots
+
+    df = _events([
+        (1, "2024-01-01", "a"), (2, "2024-01-02", "a"), (1, "2024-01-09", "a"),
+        (3, "2024-01-10", "a"), (2, "2024-01-16", "a"), (4, "2024-01-17", "a"),
+        (1, "2024-01-24", "a"), (5, "2024-01-24", "a"),
+    ])  # fmt: skip
+    ev = cohort.prepare_events(df)
+    ax = plots.lifecycle_plot(cohort.lifecycle(ev))
+    hatched = [b for b in ax.patches if b.get_hatch()]
+    solid = [b for b in ax.patches if not b.get_hatch()]
+    assert hatched and all(b.get_alpha() < 1 for b in hatched)
+    assert {round(b.get_x() + b.get_width() / 2) for b in hatched} == {3}  # only the last week
+    assert {round(b.get_x() + b.get_width() / 2) for b in solid} <= {0, 1, 2}
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[-1] == "2024-01-22 (partial)" and "partial" not in " ".join(labels[:-1])
+    assert "still running" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "new", "returning", "resurrecting", "dormant"
+    ]  # fmt: skip
+    plt.close("all")
+
+    result = cohort.analyze_cohorts(ev, max_periods=3)
+    assert result.cohort_complete.tolist() == [True, True, True, False]
+    ax = plots.retention_heatmap(result)
+    cells = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_hatch()]
+    assert len(cells) == int(result.retention.isna().to_numpy().sum()) > 0
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert ticks[-1] == "2024-01-22 (1, still enrolling)"
+    assert not any("enrolling" in t for t in ticks[:-1])
+    assert "hatched" in ax.get_xlabel()
+    plt.close("all")
 
 
 def test_revenue_curves_against_pandas(events_df):

@@ -164,6 +164,11 @@ def test_empty_table(frame, tmp_path):
 def test_bad_source_type():
     with pytest.raises(ParameterError, match="cannot read a source of type int"):
         open_source(42)
+    # an object's many-line repr never becomes the label: its type names it
+    with pytest.raises(ParameterError) as info:
+        open_source(pd.Series([1, 2, 3]))
+    assert str(info.value).startswith("table (Series): cannot read a source of type Series")
+    assert "\n" not in str(info.value)
 
 
 def test_unknown_kind(frame):

@@ -15,6 +15,7 @@ from aipm_nb.cohort.events import (
     active_periods,
     cohort_index,
     complete_cells,
+    period_end,
     period_start,
     resolve_as_of,
 )
@@ -51,16 +52,27 @@ class Lifecycle(Result):
     """
 
     table: pd.DataFrame
+    period: str = "week"
+    as_of: pd.Timestamp | None = None
+
+    @property
+    def complete(self) -> np.ndarray:
+        """Per row: whether the period had ended by ``as_of`` (a running period's counts are
+        partial: fewer active users so far, and more "dormant" ones who may still return).
+        """
+        if self.as_of is None:
+            return np.ones(len(self.table), dtype=bool)
+        return (period_end(self.table.index, self.period) <= self.as_of).to_numpy()
 
     def to_pandas(self) -> pd.DataFrame:
         """The table, one row per period."""
         return self.table.copy()
 
     def to_dict(self) -> dict[str, Any]:
-        """One record per period, the period as ISO text."""
+        """One record per period, the period as ISO text, with ``complete``."""
         rows = [
-            {"period": p.isoformat(), **{k: int(v) for k, v in r.items()}}
-            for p, r in self.table.iterrows()
+            {"period": p.isoformat(), **{k: int(v) for k, v in r.items()}, "complete": bool(c)}
+            for (p, r), c in zip(self.table.iterrows(), self.complete, strict=True)
         ]
         return {"periods": rows}
 
@@ -100,14 +112,16 @@ def active_users(events: Events) -> ActiveUsers:
     return ActiveUsers(daily, weekly, monthly)
 
 
-def lifecycle(events: Events) -> Lifecycle:
+def lifecycle(events: Events, *, as_of: Any = None) -> Lifecycle:
     """PostHog lifecycle per period: new, returning, resurrecting and dormant users.
 
     new: the cohort period (first activation event); returning: active now and in the previous
     period; resurrecting: active now, not in the previous period, not new; dormant: active in
     the previous period and not now (shown negative). Only activated users count, from their
-    cohort period on.
+    cohort period on. ``as_of`` (default: midnight after the last event) bounds the events;
+    a period that has not ended by then is marked incomplete (`Lifecycle.complete`).
     """
+    events, as_of_ts = resolve_as_of(events, as_of)
     coh = cohort_index(events)
     # only activated users, from their cohort period on (activity before sign-up is not
     # "resurrecting"; never-activated users are never "dormant"); the cohort period is active
@@ -140,7 +154,7 @@ def lifecycle(events: Events) -> Lifecycle:
     wide = wide.reindex(columns=["new", "returning", "resurrecting", "dormant"], fill_value=0)
     wide["dormant"] = -wide["dormant"]
     wide.index = pd.DatetimeIndex(period_start(wide.index.to_numpy(), events.period), name="period")
-    return Lifecycle(wide.astype(int))
+    return Lifecycle(wide.astype(int), period=events.period, as_of=as_of_ts)
 
 
 def revenue_curves(

@@ -89,6 +89,12 @@ def period_start(index: Any, period: str) -> pd.Series:
     return pd.to_datetime({"year": idx // 12, "month": idx % 12 + 1, "day": 1})
 
 
+def period_end(starts: Any, period: str) -> pd.Series:
+    """End (exclusive: the next period's start) of each period starting at ``starts``."""
+    step = {"day": pd.DateOffset(days=1), "week": pd.DateOffset(weeks=1)}
+    return pd.Series(pd.DatetimeIndex(starts)) + step.get(period, pd.DateOffset(months=1))
+
+
 def _as_tuple(v: Any) -> tuple[str, ...] | None:
     if v is None:
         return None

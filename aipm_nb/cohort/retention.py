@@ -17,6 +17,7 @@ from aipm_nb.cohort.events import (
     active_periods,
     cohort_index,
     complete_cells,
+    period_end,
     period_start,
     prepare_events,
     resolve_as_of,
@@ -83,6 +84,13 @@ class CohortResult(Result):
         }
 
     @property
+    def cohort_complete(self) -> np.ndarray:
+        """Per cohort: whether its first period had ended by ``as_of`` (a cohort still
+        enrolling has a partial size).
+        """
+        return (period_end(self.cohorts.cohort, self.period) <= self.as_of).to_numpy()
+
+    @property
     def verdict(self) -> Verdict:
         """``improving`` / ``flat`` / ``declining``: the latest cohorts against earlier ones
         (`aipm_nb.cohort.trend.retention_trend`).
@@ -134,6 +142,8 @@ def analyze_cohorts(
     """
     check_scalar(retention_type, "retention_type", one_of=RETENTION_TYPES)
     check_scalar(max_periods, "max_periods", typ=int, ge=1)
+    if isinstance(source, Events):  # prepared events passed as the source
+        events = events or source
     ev = events or prepare_events(
         source,
         user_col=user_col,
