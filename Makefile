@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SAMPLE := data/events.parquet data/experiment.parquet data/predictions.parquet data/llm_responses.parquet data/llm_preferences.parquet data/funnel_events.parquet data/funnel_assignments.parquet
 
-.PHONY: help venv data report test lint format lab bench notebooks services clean
+.PHONY: help venv data report test lint format lab bench notebooks screenshots services clean
 
 help:
 	@echo "make report   run every report in reports.yml into reports/ (sample data made if missing)"
@@ -14,6 +14,7 @@ help:
 	@echo "make data     regenerate the sample data under data/"
 	@echo "make format   ruff format + fixes"
 	@echo "make notebooks  re-execute the templates in place on the sample data (commit them after)"
+	@echo "make screenshots  headless-Chromium screenshots of reports/ into docs/screenshots/ (after make report)"
 
 venv: $(STAMP)
 
@@ -33,6 +34,10 @@ $(SAMPLE): | $(STAMP)
 
 data: $(STAMP)
 	$(BIN)/aipm-nb data
+
+# first screen and whole page of the index and of every report (needs Chromium on PATH)
+screenshots: $(STAMP)
+	$(BIN)/python docs/screenshots.py reports docs/screenshots
 
 report: $(STAMP) | $(SAMPLE)
 	@$(BIN)/aipm-nb run reports.yml

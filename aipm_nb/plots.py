@@ -121,6 +121,7 @@ def ab_distributions(hist: pd.DataFrame, *, axes: Any = None) -> Any:
                 g.share.to_numpy(), np.append(g.lower.to_numpy(), g.upper.iloc[-1]), label=v, lw=1.5
             )
         ax.set_title(col)
+        ax.set_xlabel("value (the last bin holds everything above it)", fontsize=8)
         ax.set_ylabel("share of units")
         ax.legend(frameon=False, fontsize=8)
     return axes

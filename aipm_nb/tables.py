@@ -69,6 +69,8 @@ COUNTS = frozenset(
     {"n", "n_labelled", "count", "users", "size", "tp", "fp", "dau", "wau", "mau", "battles",
      "wins", "ties", "responses"}
 )  # fmt: skip
+#: Columns that are averages of counts (one decimal).
+AVERAGES = frozenset({"avg_dau"})
 #: Columns that are differences of shares (shown in points).
 POINTS = frozenset({"diff"})
 #: Columns that are scores or errors on [0, 1] (three decimals).
@@ -102,6 +104,20 @@ def format_p(p: float) -> str:
     if p is None or math.isnan(p):
         return "–"
     return "< 0.001" if p < 0.001 else f"{p:.3g}"
+
+
+def format_chance(p: float) -> str:
+    """A probability (chance to beat control) as a percentage that never claims certainty.
+
+    Examples:
+        >>> format_chance(0.99996), format_chance(0.5), format_chance(0.00002)
+        ('> 99.9%', '50.0%', '< 0.1%')
+    """
+    if p is None or math.isnan(p):
+        return "–"
+    if p > 0.999:
+        return "> 99.9%"
+    return "< 0.1%" if p < 0.001 else f"{p:.1%}"
 
 
 def ci_text(lo: float, hi: float, sep: str = " to ") -> str:
@@ -145,6 +161,8 @@ def _cell(column: str, value: Any) -> str:
         return f"{float(value) * 100:+.1f} pts"
     if column in SCORES:
         return f"{float(value):.3f}"
+    if column in AVERAGES:
+        return f"{float(value):,.1f}"
     if isinstance(value, int) or (column in COUNTS and float(value).is_integer()):
         return f"{int(value):,}"
     if isinstance(value, float):

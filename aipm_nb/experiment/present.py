@@ -6,7 +6,7 @@ import pandas as pd
 
 from aipm_nb.experiment.results import ExperimentResult, MetricResult
 from aipm_nb.markup import html_text, md
-from aipm_nb.tables import ci_text, format_p
+from aipm_nb.tables import ci_text, format_chance, format_p
 
 __all__ = ["metric_table", "power_table", "summary_markdown"]
 
@@ -33,7 +33,7 @@ def render_html(res: ExperimentResult) -> str:
             f"<td>{m.variant_mean:.4g}</td><td><b>{m.rel_effect:+.2%}</b></td>"
             f"<td>{ci_text(m.rel_ci_lower, m.rel_ci_upper, ' … ')}</td>"
             f"<td>{format_p(m.p_value)}</td><td>{format_p(m.p_value_adjusted)}</td>"
-            f"<td>{m.chance_to_beat_control:.1%}</td><td>{sig}</td></tr>"
+            f"<td>{format_chance(m.chance_to_beat_control)}</td><td>{sig}</td></tr>"
         )
     srm = res.srm
     srm_txt = (
@@ -127,7 +127,7 @@ def metric_table(res: ExperimentResult, *, segments: bool = False) -> pd.DataFra
             res.ci_label: ci_text(m.rel_ci_lower, m.rel_ci_upper),
             "p": format_p(m.p_value),
             "adj. p": format_p(m.p_value_adjusted),
-            "P(beat control)": f"{m.chance_to_beat_control:.1%}",
+            "P(beat control)": format_chance(m.chance_to_beat_control),
             "significant": "yes" if m.significant else "no",
         }
         out.append(r)
