@@ -22,6 +22,7 @@ WIDTH, FIRST_SCREEN, TALLEST = 1280, 1000, 16000
 
 
 def chromium() -> str:
+    """The Chromium executable on PATH, or exit with how to install it."""
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if path := shutil.which(name):
             return path
@@ -29,6 +30,7 @@ def chromium() -> str:
 
 
 def shoot(page: Path, png: Path, height: int) -> None:
+    """Screenshot ``page`` into ``png`` in a WIDTH x ``height`` window, with a fresh profile."""
     with tempfile.TemporaryDirectory() as profile:
         cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                "--disable-quic", "--disable-background-networking", "--disable-component-update",
@@ -49,6 +51,7 @@ def crop_to_content(png: Path) -> None:
 
 
 def main(reports: Path, out: Path) -> list[Path]:
+    """Both screenshots of the index and of every report under ``reports``; the files written."""
     index = reports / "index.html"
     if not index.is_file():
         sys.exit(f"{index} not found: run `make report` first")
@@ -67,5 +70,6 @@ def main(reports: Path, out: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    main(Path(args[0] if args else "reports"), Path(args[1] if len(args) > 1 else "docs/screenshots"))
+    defaults = ["reports", "docs/screenshots"]
+    given = sys.argv[1:3]
+    main(*(Path(a) for a in given + defaults[len(given) :]))

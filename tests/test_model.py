@@ -61,6 +61,60 @@ def test_matches_sklearn_on_a_trained_model():
     _check_against_sklearn(score, yte)
 
 
+def distinct_and_tied_predictions(n=100_000, seed=11):
+    """Two prediction logs a real model writes (issue 14): ``n`` rows of full-precision scores
+    (all distinct, skewed: Beta(0.7, 3)), labels drawn from a miscalibrated truth, four weeks,
+    a three-valued segment; and a tenth of it with scores rounded to 0.05 (heavy ties, 0 and 1
+    exactly) and a few unlabelled rows.
+    """
+    rng = np.random.default_rng(seed)
+    score = rng.beta(0.7, 3.0, n)
+    label = (rng.random(n) < np.clip(score * 1.3, 0, 1)).astype("int64")
+    distinct = pd.DataFrame({
+        "score": score, "label": pd.array(label, dtype="Int64"),
+        "event_time": pd.Timestamp("2024-03-04") + pd.to_timedelta(
+            np.sort(rng.random(n)) * 28 * 86400, unit="s").floor("us"),  # engines keep µs
+        "segment": rng.choice(["android", "ios", "web"], n, p=[0.5, 0.3, 0.2]),
+    })  # fmt: skip
+    assert distinct.score.nunique() == n
+    tied = distinct.iloc[: n // 10].copy()
+    tied["score"] = np.round(tied.score * 20) / 20
+    tied.loc[tied.index[::97], "label"] = pd.NA
+    return distinct, tied
+
+
+def check_model_against_sklearn(res, df):
+    """``analyze_model``'s overall, per-segment and per-week label metrics equal scikit-learn
+    on the labelled rows of ``df`` (to 1e-9)."""
+    lab = df[df.label.notna()]
+
+    def ref(g):
+        y, s = g.label.astype(int).to_numpy(), g.score.to_numpy()
+        return {"roc_auc": skm.roc_auc_score(y, s), "pr_auc": skm.average_precision_score(y, s),
+                "log_loss": skm.log_loss(y, s), "brier": skm.brier_score_loss(y, s)}  # fmt: skip
+
+    for name, want in ref(lab).items():
+        assert getattr(res.metrics, name) == pytest.approx(want, rel=1e-9, abs=1e-12), name
+    seg = res.segments.set_index("value")
+    for value, g in lab.groupby("segment"):
+        assert seg.loc[value, "roc_auc"] == pytest.approx(ref(g)["roc_auc"], rel=1e-9)
+        assert seg.loc[value, "pr_auc"] == pytest.approx(ref(g)["pr_auc"], rel=1e-9)
+    week = lab.event_time.dt.to_period("W-SUN").dt.start_time
+    windows = res.windows.set_index("window")
+    for start, g in lab.groupby(week):
+        assert windows.loc[start, "roc_auc"] == pytest.approx(ref(g)["roc_auc"], rel=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["distinct", "tied"])
+def test_matches_sklearn_on_a_real_model_log(kind):
+    """10^5 all-distinct full-precision scores (and a tied copy): overall, segment and window
+    metrics equal scikit-learn's to 1e-9 (issue 14; the engines run the same in test_engines)."""
+    distinct, tied = distinct_and_tied_predictions()
+    df = distinct if kind == "distinct" else tied
+    res = model.analyze_model(df, segment_cols=["segment"], ks=False)
+    check_model_against_sklearn(res, df)
+
+
 def _delong_rows(score, label):
     """Independent DeLong on rows (Sun & Xu's structural components)."""
     pos, neg = score[label == 1], score[label == 0]

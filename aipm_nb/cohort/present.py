@@ -87,7 +87,8 @@ def summary_markdown(
     lines.append(
         f"{res.users:,} users in {len(res.cohorts)} "
         f"{ {'day': 'daily', 'week': 'weekly', 'month': 'monthly'}[unit] } cohorts; periods in "
-        f"{md(res.timezone)}; cells ending after {res.as_of:%Y-%m-%d %H:%M} are incomplete (hatched in the heatmap, blank in tables)."
+        f"{md(res.timezone)}; cells ending after {res.as_of:%Y-%m-%d %H:%M} are incomplete "
+        "(hatched in the heatmap, blank in tables)."
     )
     return "\n\n".join(lines)
 

@@ -14,6 +14,7 @@ import pandas as pd
 from aipm_nb.kpi.analyze import KpiResult, format_value
 from aipm_nb.kpi.verdict import STATUS_WORDS, bucket_name, fmt_change, fmt_z, status_reason
 from aipm_nb.markup import html_text
+from aipm_nb.tables import HEADERS
 
 __all__ = [
     "STATUS_COLOURS",
@@ -170,7 +171,8 @@ def kpi_charts(res: KpiResult, *, ncols: int = 3) -> Any:
             fontsize=10,
             color=STATUS_COLOURS.get(status, "#24292f"),
         )
-        ax.set_ylabel("%" if k.type == "rate" else k.type.replace("_", " "), fontsize=8)
+        unit = "%" if k.type == "rate" else HEADERS.get(k.type) or k.type.replace("_", " ")
+        ax.set_ylabel(unit, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         for lab in ax.get_xticklabels():
