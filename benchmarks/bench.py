@@ -220,6 +220,107 @@ def model_sklearn(folder: Path = PREDICTIONS):
     return {"roc_auc": out["roc_auc"], "psi_score": out["psi_score"]}
 
 
+# --- W3 of issue 14: ROC AUC, log loss, Brier, 10-bin calibration, AUC per segment (8),
+# PSI of 5 features + score with the first 30 days as reference, on all-distinct scores ------
+
+W3_SEGMENTS = ["platform", "country"]  # 3 + 5 = 8 segments
+W3_REFERENCE_END = "2024-03-31"
+
+
+def w3_aipm(ks: bool = False):
+    from aipm_nb.model import analyze_model
+
+    r = analyze_model(str(PREDICTIONS_CONTINUOUS / "*.parquet"), feature_cols=FEATURES,
+                      segment_cols=W3_SEGMENTS, reference_end=W3_REFERENCE_END, ks=ks)  # fmt: skip
+    seg = dict(zip(r.segments.value, r.segments.roc_auc, strict=True))
+    return {
+        "roc_auc": r.metrics.roc_auc,
+        "auc_US": seg["US"],
+        "psi_score": float(r.drift.psi.iloc[0]),
+    }
+
+
+def w3_sklearn():
+    from sklearn import metrics as skm
+
+    df = pd.read_parquet(PREDICTIONS_CONTINUOUS)
+    lab = df[df.label.notna()]
+    y, s = lab.label.to_numpy(int), lab.score.to_numpy()
+    out = {"roc_auc": skm.roc_auc_score(y, s), "log_loss": skm.log_loss(y, s),
+           "brier": skm.brier_score_loss(y, s)}  # fmt: skip
+    b = np.minimum((s * 10).astype(int), 9)
+    out["calibration"] = (
+        np.bincount(b, minlength=10),
+        np.bincount(b, s, 10),
+        np.bincount(b, y, 10),
+    )
+    for col in W3_SEGMENTS:
+        for value, g in lab.groupby(col):
+            out[f"auc_{value}"] = skm.roc_auc_score(g.label.to_numpy(int), g.score.to_numpy())
+    ref_mask = (df.event_time < pd.Timestamp(W3_REFERENCE_END)).to_numpy()
+    for col in ["score", *FEATURES]:
+        x = df[col].to_numpy()
+        ref, cur = x[ref_mask], x[~ref_mask]
+        edges = np.unique(np.quantile(ref, np.arange(1, 10) / 10))
+        bins = np.concatenate([[-np.inf], edges, [np.inf]])
+        r = np.maximum(np.histogram(ref, bins)[0] / len(ref), 1e-4)
+        c = np.maximum(np.histogram(cur, bins)[0] / len(cur), 1e-4)
+        out[f"psi_{col}"] = float(np.sum((c - r) * np.log(c / r)))
+    return {"roc_auc": out["roc_auc"], "auc_US": out["auc_US"], "psi_score": out["psi_score"]}
+
+
+def w3_duckdb_sql():
+    """What an analyst writes in DuckDB SQL: exact ROC AUC (ties averaged) from one cumulative
+    window over the (group, distinct score) counts — the counts cast to DOUBLE, since DuckDB
+    2.0.1 takes ~15x longer over HUGEINT sums in a partitioned window — sums for log loss and
+    Brier, one GROUP BY for calibration, all reference deciles in one query, one GROUP BY per
+    column for the PSI counts."""
+    import math
+
+    import duckdb
+
+    con = duckdb.connect()
+    src = f"read_parquet('{PREDICTIONS_CONTINUOUS}/*.parquet')"
+    lab = f"{src} WHERE label IS NOT NULL"
+
+    def auc(group: str) -> dict:
+        return dict(
+            con.sql(f"""
+            WITH g AS (SELECT {group} AS grp, score, sum(label)::DOUBLE AS pos,
+                              (count(*) - sum(label))::DOUBLE AS neg FROM {lab} GROUP BY ALL),
+                 c AS (SELECT grp, pos, neg, sum(neg) OVER (PARTITION BY grp ORDER BY score
+                              ROWS UNBOUNDED PRECEDING) - neg AS below FROM g)
+            SELECT grp, sum(pos * (below + 0.5 * neg)) / (sum(pos) * sum(neg)) FROM c GROUP BY grp
+        """).fetchall()
+        )
+
+    out = {"roc_auc": auc("'all'")["all"]}
+    for col in W3_SEGMENTS:
+        out |= {f"auc_{k}": v for k, v in auc(col).items()}
+    clipped = "greatest(least(score, 1 - 1e-15), 1e-15)"
+    out["log_loss"], out["brier"] = con.sql(f"""
+        SELECT -avg(label * ln({clipped}) + (1 - label) * ln(1 - {clipped})),
+               avg((score - label) ^ 2) FROM {lab}""").fetchall()[0]
+    out["calibration"] = con.sql(f"""SELECT least(floor(score * 10), 9) AS b, count(*),
+        sum(score), sum(label) FROM {lab} GROUP BY b ORDER BY b""").fetchall()
+    cols = ["score", *FEATURES]
+    ref = f"event_time < TIMESTAMP '{W3_REFERENCE_END}'"
+    deciles = ", ".join(f"quantile_cont({c}, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])"
+                        for c in cols)  # fmt: skip
+    edges = con.sql(f"SELECT {deciles} FROM {src} WHERE {ref}").fetchall()[0]
+    for col, e in zip(cols, edges, strict=True):
+        b = " + ".join(f"({col} >= {x!r})::INT" for x in sorted(set(e)))
+        rows = con.sql(f"""SELECT {b} AS bin, count(*) FILTER (WHERE {ref}),
+            count(*) FILTER (WHERE NOT ({ref})) FROM {src} GROUP BY bin""").fetchall()
+        nr, nc = sum(r[1] for r in rows), sum(r[2] for r in rows)
+        psi = 0.0
+        for _, r, c in rows:
+            pr, pc = max(r / nr, 1e-4), max(c / nc, 1e-4)
+            psi += (pc - pr) * math.log(pc / pr)
+        out[f"psi_{col}"] = psi
+    return {"roc_auc": out["roc_auc"], "auc_US": out["auc_US"], "psi_score": out["psi_score"]}
+
+
 def model_evidently():
     from evidently import BinaryClassification, DataDefinition, Dataset, Report
     from evidently.presets import ClassificationPreset, DataDriftPreset
@@ -261,6 +362,9 @@ TASKS = {
     ("model_continuous", "aipm_nb"): lambda: model_aipm(PREDICTIONS_CONTINUOUS),
     ("model_continuous", "sklearn_pandas"): lambda: model_sklearn(PREDICTIONS_CONTINUOUS),
     ("model_continuous", "aipm_nb_no_ks"): lambda: model_aipm(PREDICTIONS_CONTINUOUS, ks=False),
+    ("w3", "aipm_nb"): w3_aipm,
+    ("w3", "sklearn_pandas"): w3_sklearn,
+    ("w3", "duckdb_sql"): w3_duckdb_sql,
 }
 
 

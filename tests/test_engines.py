@@ -123,17 +123,18 @@ def test_funnel(engine, order):
     pd.testing.assert_frame_equal(other.times, duck.times, check_dtype=False)
 
 
-@pytest.mark.parametrize("setting", ["tiny cells", "rank fallback", "grouped"])
+@pytest.mark.parametrize(
+    "setting", ["tiny cells", "rank fallback", "grouped", "engine quantiles (ks=False)"]
+)
 def test_drift_refinement(engine, setting, monkeypatch):
     """Drift's histogram refinement (fine bins, splits, the exact finish, the rank fallback)
     forced on the sample predictions: the same edges, counts and KS as DuckDB.
     """
-    from test_drift import SETTINGS
+    from test_drift import apply_setting
 
-    for name, value in SETTINGS[setting].items():
-        monkeypatch.setattr(model.drift, name, value)
-    other = model.analyze_model(engine, table="predictions", feature_cols=FEATURES)
-    duck = model.analyze_model("sample:predictions", feature_cols=FEATURES)
+    ks = apply_setting(setting, monkeypatch)
+    other = model.analyze_model(engine, table="predictions", feature_cols=FEATURES, ks=ks)
+    duck = model.analyze_model("sample:predictions", feature_cols=FEATURES, ks=ks)
     assert_close(other.drift.to_dict("list"), duck.drift.to_dict("list"))
 
 
