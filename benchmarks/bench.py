@@ -78,6 +78,27 @@ def gen_continuous() -> None:
         df.to_parquet(PREDICTIONS_CONTINUOUS / path.name, index=False)
 
 
+PREDICTIONS_100M = DATA / "predictions_continuous_100m"
+
+
+def gen_continuous_100m(files: int = 50, chunk: int = 2_000_000) -> None:
+    """100M predictions with all-distinct float scores and features (issue 14's scale check):
+    fresh seeds per file, the same noise as `gen_continuous`; ~5.9 GB of Parquet."""
+    from aipm_nb import synthetic
+
+    PREDICTIONS_100M.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(78)
+    for i in range(files):
+        df = synthetic.generate_predictions(chunk, seed=5000 + i)
+        df["prediction_id"] += i * chunk
+        df["score"] = np.clip(df.score + rng.uniform(-5e-4, 5e-4, len(df)), 1e-9, 1 - 1e-9)
+        for col in FEATURES:
+            df[col] = df[col].astype(float) + rng.uniform(0, 1e-3, len(df))
+        df.drop(columns="true_probability", errors="ignore").to_parquet(
+            PREDICTIONS_100M / f"part-{i:03d}.parquet", index=False
+        )
+
+
 # --- cohort retention matrix (weekly, "on", 12 periods) -------------------------------------
 
 
@@ -227,10 +248,10 @@ W3_SEGMENTS = ["platform", "country"]  # 3 + 5 = 8 segments
 W3_REFERENCE_END = "2024-03-31"
 
 
-def w3_aipm(ks: bool = False):
+def w3_aipm(ks: bool = False, folder: Path = PREDICTIONS_CONTINUOUS):
     from aipm_nb.model import analyze_model
 
-    r = analyze_model(str(PREDICTIONS_CONTINUOUS / "*.parquet"), feature_cols=FEATURES,
+    r = analyze_model(str(folder / "*.parquet"), feature_cols=FEATURES,
                       segment_cols=W3_SEGMENTS, reference_end=W3_REFERENCE_END, ks=ks)  # fmt: skip
     seg = dict(zip(r.segments.value, r.segments.roc_auc, strict=True))
     return {
@@ -363,6 +384,8 @@ TASKS = {
     ("model_continuous", "sklearn_pandas"): lambda: model_sklearn(PREDICTIONS_CONTINUOUS),
     ("model_continuous", "aipm_nb_no_ks"): lambda: model_aipm(PREDICTIONS_CONTINUOUS, ks=False),
     ("w3", "aipm_nb"): w3_aipm,
+    ("w3", "aipm_nb_with_ks"): lambda: w3_aipm(ks=True),
+    ("w3_100m", "aipm_nb"): lambda: w3_aipm(folder=PREDICTIONS_100M),
     ("w3", "sklearn_pandas"): w3_sklearn,
     ("w3", "duckdb_sql"): w3_duckdb_sql,
 }
@@ -375,11 +398,15 @@ def main(argv: list[str]) -> None:
     if argv[:1] == ["gen-continuous"]:
         gen_continuous()
         return
+    if argv[:1] == ["gen-100m"]:
+        gen_continuous_100m()
+        return
     if argv[:1] != ["run"] or len(argv) != 3:
         raise SystemExit(__doc__)
     fn = TASKS[(argv[1], argv[2])]
     # imports are not what is measured: load every library the implementation uses first
-    for mod in PREIMPORT.get(argv[2].split("_no_")[0], ()):
+    family = max((k for k in PREIMPORT if argv[2].startswith(k)), key=len, default="")
+    for mod in PREIMPORT.get(family, ()):
         __import__(mod)
     t0 = time.perf_counter()
     value = fn()

@@ -23,6 +23,7 @@ ORDER = {
     "ab": ["aipm_nb", "aipm_nb_no_unit_check", "pandas_scipy", "tea_tasting"],
     "model": ["aipm_nb", "sklearn_pandas", "evidently"],
     "model_continuous": ["aipm_nb", "aipm_nb_no_ks", "sklearn_pandas"],
+    "w3": ["aipm_nb", "duckdb_sql", "sklearn_pandas", "aipm_nb_with_ks"],
 }
 
 
@@ -64,6 +65,7 @@ def main() -> None:
             if ok:
                 row |= {
                     "seconds": statistics.median(r["seconds"] for r in ok),
+                    "runs": [r["seconds"] for r in ok],
                     "peak_rss_mb": max(r["peak_rss_mb"] for r in ok),
                     "value": ok[0]["value"],
                 }
@@ -83,6 +85,8 @@ def main() -> None:
             sec = r.get("seconds")
             speed = f"{sec / base:.1f}x" if sec and base and r["impl"] != "aipm_nb" else ""
             t = f"{sec:.2f}" if sec is not None else r.get("error", "")
+            if len(r.get("runs", [])) > 1:
+                t += f" [{min(r['runs']):.1f}–{max(r['runs']):.1f}]"
             mem = str(r.get("peak_rss_mb", ""))
             print(f"| {task} | {r['impl']} | {t} | {mem} | {speed} |")
 
