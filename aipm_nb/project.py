@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import shutil
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def init_project(folder: str | Path) -> list[Path]:
     plan: dict[Path, Path | str] = {}
     kernel = _kernel_display_name()
     for nb in sorted(resources.templates_dir().glob("*.ipynb")):
-        plan[root / "notebooks" / nb.name] = _with_kernel_name(nb, kernel)
+        plan[root / "notebooks" / nb.name] = for_this_environment(nb, kernel)
     for name, file in sorted(config.SAMPLE_FILES.items()):
         sample = resources.sample_path(name)
         if not sample.exists():
@@ -99,14 +100,16 @@ def _kernel_display_name() -> str | None:
         return None
 
 
-def _with_kernel_name(template: Path, kernel: str | None) -> str:
-    """The template's text with its kernel's display name set to this environment's:
-    JupyterLab rewrites a differing name when the kernel starts, marking an untouched
-    notebook as modified.
+def for_this_environment(template: Path, kernel: str | None) -> str:
+    """The template's text with its kernel's display name and Python version set to this
+    environment's: JupyterLab rewrites both when the kernel starts (``kernelspec`` and
+    ``language_info`` metadata), marking an untouched notebook as modified otherwise.
     """
     text = template.read_text(encoding="utf-8")
-    if kernel is None:
-        return text
     nb = json.loads(text)
-    nb.setdefault("metadata", {}).setdefault("kernelspec", {})["display_name"] = kernel
+    meta = nb.setdefault("metadata", {})
+    if kernel is not None:
+        meta.setdefault("kernelspec", {})["display_name"] = kernel
+    if "language_info" in meta:
+        meta["language_info"]["version"] = platform.python_version()
     return json.dumps(nb, indent=1, ensure_ascii=False)

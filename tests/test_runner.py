@@ -204,9 +204,11 @@ def test_init_makes_a_project_and_never_overwrites(tmp_path, capsys):
     assert sorted(f.name for f in (p / "data").iterdir()) == sorted(config.SAMPLE_FILES.values())
     assert {f.stem for f in (p / "notebooks").glob("*.ipynb")} >= {"funnel_analysis"}
     assert main(["validate", str(p / "reports.yml")]) == 0, capsys.readouterr().err
-    # the templates name this environment's kernel (JupyterLab would otherwise rewrite the name
-    # and mark an untouched notebook modified); nothing else differs from the shipped template
+    # the templates name this environment's kernel and Python version (JupyterLab would
+    # otherwise rewrite them and mark an untouched notebook modified); nothing else differs
+    # from the shipped template
     import json
+    import platform
 
     from jupyter_client.kernelspec import KernelSpecManager
 
@@ -217,9 +219,9 @@ def test_init_makes_a_project_and_never_overwrites(tmp_path, capsys):
             json.loads((ROOT / "notebooks" / nb.name).read_text()),
         )
         assert mine["metadata"]["kernelspec"]["display_name"] == kernel
-        mine["metadata"]["kernelspec"]["display_name"] = shipped["metadata"]["kernelspec"][
-            "display_name"
-        ]
+        assert mine["metadata"]["language_info"]["version"] == platform.python_version()
+        for key, field in (("kernelspec", "display_name"), ("language_info", "version")):
+            mine["metadata"][key][field] = shipped["metadata"][key][field]
         assert mine == shipped
     (p / "reports.yml").write_text("mine\n")
     (p / "notebooks" / "cohort_analysis.ipynb").unlink()  # one missing, the rest present
