@@ -99,6 +99,52 @@ def test_failure_is_isolated_and_old_report_kept(tmp_path, capsys):
     assert 'class="pill failed"' in index
 
 
+def _flaky_kernel(tmp_path: Path, failures: int) -> dict[str, str]:
+    """A ``python3`` kernel (found first through JUPYTER_PATH) that dies at start the first
+    ``failures`` times, as a kernel does when another process took its port; then a real
+    ipykernel. Returns the environment that selects it."""
+    import sys
+
+    spec_dir = tmp_path / "jupyter" / "kernels" / "python3"
+    spec_dir.mkdir(parents=True)
+    counter = tmp_path / "starts"
+    launcher = spec_dir / "launch.py"
+    launcher.write_text(
+        "import os, sys\n"
+        f"counter = {str(counter)!r}\n"
+        "n = int(open(counter).read()) if os.path.exists(counter) else 0\n"
+        "open(counter, 'w').write(str(n + 1))\n"
+        f"if n < {failures}:\n"
+        "    sys.exit('zmq.error.ZMQError: Address already in use')\n"
+        "os.execv(sys.executable, [sys.executable, '-m', 'ipykernel_launcher', *sys.argv[1:]])\n"
+    )
+    (spec_dir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, str(launcher), "-f", "{connection_file}"],
+        "display_name": "Python 3 (aipm-nb)", "language": "python",
+    }))  # fmt: skip
+    return {"JUPYTER_PATH": str(tmp_path / "jupyter")}
+
+
+@pytest.mark.parametrize("failures", [1, 2])
+def test_a_kernel_that_fails_to_start_is_retried_once(tmp_path, monkeypatch, failures):
+    """jupyter_client's port race (kernels starting in parallel) kills a kernel before it
+    replies: nothing ran, so the report is run once more; a second failure is reported."""
+    for key, value in _flaky_kernel(tmp_path, failures).items():
+        monkeypatch.setenv(key, value)
+    spec = {"name": "checkout", "notebook": AB,
+            "parameters": {"source": str(ROOT / "data" / "experiment.parquet")}}  # fmt: skip
+    out = tmp_path / "out"
+    code = main(["run", str(_config(tmp_path, [spec])), "--out", str(out), "--run-id", "k",
+                 "--no-progress"])  # fmt: skip
+    r = json.loads((out / "k" / "run.json").read_text())["reports"][0]
+    assert int((tmp_path / "starts").read_text()) == 2  # one retry, never more
+    if failures == 1:
+        assert code == 0 and r["status"] == "ok", r
+    else:
+        assert code == 1 and r["status"] == "failed"
+        assert "Kernel died before replying to kernel_info" in r["error"]
+
+
 def test_hung_notebook_times_out(tmp_path):
     cfg = _config(tmp_path, [{"name": "hang", "notebook": str(FIXTURES / "hang.ipynb")}])
     out = tmp_path / "out"

@@ -197,6 +197,22 @@ def _execute(
     return code, None
 
 
+#: What papermill's log says when the kernel never started. jupyter_client picks free ports,
+#: releases them and starts the kernel; with kernels starting in parallel another process can
+#: take a port in between, and the kernel dies binding it (jupyter/jupyter_client#154).
+KERNEL_START_FAILURES = ("Kernel died before replying to kernel_info", "Kernel didn't respond in")
+
+
+def _kernel_never_started(code: int, log_file: Path, nb: Mapping[str, Any] | None) -> bool:
+    """Whether papermill failed before any cell ran because the kernel did not start."""
+    if code == 0:
+        return False
+    log = log_file.read_text(encoding="utf-8", errors="replace")
+    if not any(m in log for m in KERNEL_START_FAILURES):
+        return False
+    return not any(c.get("execution_count") for c in (nb or {}).get("cells", []))
+
+
 def _read_notebook(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -278,9 +294,12 @@ def run_one(job: _Job) -> ReportResult:
     nb_stage, log_file = staging / f"{spec.name}.ipynb", staging / f"{spec.name}.log"
     env = {**os.environ, **extra_env, "PYTHONUNBUFFERED": "1"}
     env.pop("MPLBACKEND", None)  # the kernel uses the inline backend: figures embedded as PNG
-    code, error = _execute(
-        _papermill_cmd(job, nb_stage, params_file), env, log_file, job.timeout, spec.name
-    )
+    cmd = _papermill_cmd(job, nb_stage, params_file)
+    code, error = _execute(cmd, env, log_file, job.timeout, spec.name)
+    if error is None and _kernel_never_started(code, log_file, _read_notebook(nb_stage)):
+        # nothing ran: one more try with a fresh kernel (fresh ports); the first log is kept
+        log_file.replace(log_file.with_name(f"{spec.name}.first-attempt.log"))
+        code, error = _execute(cmd, env, log_file, job.timeout, spec.name)
     nb = _read_notebook(nb_stage)
     failed_cell = None
     if code != 0 and error is None:
