@@ -115,16 +115,7 @@ def feature_drift(
                 stat, edges = _grouped_ks_and_deciles(rows, n_ref, n_cur, ks=ks)
             else:
                 stat, edges = _ks_and_deciles(rows, root, ks=ks)
-            per_bin = (
-                rows.group_by(__b=psi_bin(rows["__x"], edges), __c=rows["__cur"])
-                .aggregate(n=ibis._.count())
-                .to_pandas()
-                .pivot_table(index="__b", columns="__c", values="n", aggfunc="sum")
-                .reindex(index=range(len(edges) + 1), columns=[False, True])
-                .fillna(0)
-            )
-        r = per_bin[False].astype(float).tolist()
-        cu = per_bin[True].astype(float).tolist()
+            r, cu = _bin_counts(rows, rows["__x"], rows["__cur"], edges)
         out.append(_drift_row(c, (stat, edges), r, cu))
     return out
 
@@ -149,19 +140,24 @@ def _psi_only(
             out.append(_drift_row(c, None, [], []))
             continue
         edges = sorted({float(e) for e in q})
-        x = xs[c]
-        per_bin = (
-            t.filter(oks[c])
-            .group_by(__b=psi_bin(x, edges), __c=is_cur)
-            .aggregate(n=ibis._.count())
-            .to_pandas()
-            .pivot_table(index="__b", columns="__c", values="n", aggfunc="sum")
-            .reindex(index=range(len(edges) + 1), columns=[False, True])
-            .fillna(0)
-        )
-        r, cu = per_bin[False].astype(float).tolist(), per_bin[True].astype(float).tolist()
+        r, cu = _bin_counts(t.filter(oks[c]), xs[c], is_cur, edges)
         out.append(_drift_row(c, (math.nan, edges), r, cu))
     return out
+
+
+def _bin_counts(
+    t: ir.Table, x: ir.NumericValue, is_cur: ir.BooleanValue, edges: Sequence[float]
+) -> tuple[list[float], list[float]]:
+    """Reference and current rows per PSI bin [lo, hi), from one GROUP BY in the engine."""
+    per_bin = (
+        t.group_by(__b=psi_bin(x, edges), __c=is_cur)
+        .aggregate(n=ibis._.count())
+        .to_pandas()
+        .pivot_table(index="__b", columns="__c", values="n", aggfunc="sum")
+        .reindex(index=range(len(edges) + 1), columns=[False, True])
+        .fillna(0)
+    )
+    return per_bin[False].astype(float).tolist(), per_bin[True].astype(float).tolist()
 
 
 def psi_bin(x: ir.NumericValue, edges: Sequence[float]) -> ir.IntegerValue:
