@@ -65,7 +65,7 @@ def distinct_and_tied_predictions(n=100_000, seed=11):
     """Two prediction logs a real model writes (issue 14): ``n`` rows of full-precision scores
     (all distinct, skewed: Beta(0.7, 3)), labels drawn from a miscalibrated truth, four weeks,
     a three-valued segment; and a tenth of it with scores rounded to 0.05 (heavy ties, 0 and 1
-    exactly) and a few unlabelled rows.
+    exactly), a few unlabelled rows and some null segments.
     """
     rng = np.random.default_rng(seed)
     score = rng.beta(0.7, 3.0, n)
@@ -80,6 +80,7 @@ def distinct_and_tied_predictions(n=100_000, seed=11):
     tied = distinct.iloc[: n // 10].copy()
     tied["score"] = np.round(tied.score * 20) / 20
     tied.loc[tied.index[::97], "label"] = pd.NA
+    tied.loc[tied.index[::13], "segment"] = None  # a null segment is a group of its own
     return distinct, tied
 
 
@@ -95,10 +96,12 @@ def check_model_against_sklearn(res, df):
 
     for name, want in ref(lab).items():
         assert getattr(res.metrics, name) == pytest.approx(want, rel=1e-9, abs=1e-12), name
-    seg = res.segments.set_index("value")
-    for value, g in lab.groupby("segment"):
-        assert seg.loc[value, "roc_auc"] == pytest.approx(ref(g)["roc_auc"], rel=1e-9)
-        assert seg.loc[value, "pr_auc"] == pytest.approx(ref(g)["pr_auc"], rel=1e-9)
+    seg = res.segments
+    assert len(seg) == lab.segment.nunique(dropna=False)
+    for value, g in lab.groupby("segment", dropna=False):
+        row = seg[seg.value.isna() if pd.isna(value) else seg.value == value]
+        assert row.roc_auc.item() == pytest.approx(ref(g)["roc_auc"], rel=1e-9)
+        assert row.pr_auc.item() == pytest.approx(ref(g)["pr_auc"], rel=1e-9)
     week = lab.event_time.dt.to_period("W-SUN").dt.start_time
     windows = res.windows.set_index("window")
     for start, g in lab.groupby(week):
@@ -113,6 +116,38 @@ def test_matches_sklearn_on_a_real_model_log(kind):
     df = distinct if kind == "distinct" else tied
     res = model.analyze_model(df, segment_cols=["segment"], ks=False)
     check_model_against_sklearn(res, df)
+
+
+@pytest.mark.parametrize("values", [5, 300])
+def test_segment_metrics_with_null_and_many_values(values):
+    """Segments are grouped by integer codes up to `MAX_CODED_VALUES` values and by their text
+    beyond: both give scikit-learn's AUC and AP per value, a null segment included, and
+    DeLong's standard error with ties."""
+    from aipm_nb.model.engine import MAX_CODED_VALUES
+
+    assert (values > MAX_CODED_VALUES) == (values == 300)
+    rng = np.random.default_rng(values)
+    n = 6000
+    df = pd.DataFrame({
+        "score": np.round(rng.beta(2, 3, n), 2), "label": rng.integers(0, 2, n),
+        "event_time": pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(n), unit="min"),
+        "segment": pd.Series(rng.integers(0, values, n)).map(lambda v: f"s{v:03d}"),
+    })  # fmt: skip
+    df.loc[df.index[::7], "segment"] = None
+    df["label"] = np.where(rng.random(n) < df.score, 1, df.label)
+    seg = model.analyze_model(df, segment_cols=["segment"], ks=False).segments
+    assert len(seg) == values + 1
+    for value, g in df.groupby(df.segment.fillna("<null>")):
+        row = seg[seg.value.isna()] if value == "<null>" else seg[seg.value == value]
+        y, s = g.label.to_numpy(), g.score.to_numpy()
+        assert row.n.item() == len(g)
+        if 0 < y.sum() < len(y):
+            assert row.roc_auc.item() == pytest.approx(skm.roc_auc_score(y, s), rel=1e-12)
+            assert row.pr_auc.item() == pytest.approx(skm.average_precision_score(y, s), rel=1e-12)
+        if value == "<null>":
+            auc, se = _delong_rows(s, y)
+            z = sps.norm.ppf(0.975)
+            assert row.roc_auc_ci_lower.item() == pytest.approx(auc - z * se, rel=1e-9)
 
 
 def _delong_rows(score, label):

@@ -38,28 +38,31 @@ def score_counts(t: ir.Table, score: str, label: str, by: Sequence[str] = ()) ->
 def classifier_sums(
     t: ir.Table, by: str, *, threshold: float = 0.5
 ) -> dict[Any, tuple[int, ClassifierSums]]:
-    """Rows and `ClassifierSums` per value of ``by``, computed in the engine with window
-    functions over the (group, distinct score) counts: one small row per group comes back, however
-    many distinct scores there are.
+    """Rows and `ClassifierSums` per value of ``by``, computed in the engine from per-row ranks:
+    one small row per group comes back, however many distinct scores there are.
 
-    ``t`` has the score as ``__s`` and the label as ``__y`` (null = unlabelled).
+    One sort of the labelled rows per group, by (score, label), whatever the number of distinct
+    scores (`rank_counts`). It gives every row the positives and negatives below its score and
+    tied with it, which is all the Mann-Whitney statistic, its DeLong variance terms and average
+    precision need (ties count 1/2, as in scikit-learn).
+
+    ``t`` has the score as ``__s`` and the label as ``__y`` (0/1; null = unlabelled).
     """
     sizes = t.group_by(by).aggregate(n=ibis._.count())
-    lab = t.filter(t["__y"].notnull())
-    g = lab.group_by([by, "__s"]).aggregate(pos=lab["__y"].sum(), neg=(1 - lab["__y"]).sum())
-    asc = ibis.cumulative_window(group_by=by, order_by="__s")  # one sort per group
-    whole = ibis.window(group_by=by)
+    lab = t.filter(t["__y"].notnull()).select(by, "__s", "__y")
+    g = rank_counts(lab, by)
+    is_pos = g["__y"] == 1
     g = g.mutate(
-        cpos=g.pos.sum().over(asc),
-        cneg=g.neg.sum().over(asc),
-        tpos=g.pos.sum().over(whole),
-        tneg=g.neg.sum().over(whole),
-    )
-    g = g.mutate(
-        a=g.cneg - g.neg * 0.5,  # negatives below + half the ties
-        b=g.tpos - g.cpos + g.pos * 0.5,  # positives above + half the ties
-        tp_cum=g.tpos - g.cpos + g.pos,  # at or above this score
-        fp_cum=g.tneg - g.cneg + g.neg,
+        pos=g["__y"],
+        neg=1 - g["__y"],
+        # a positive row: negatives below + half the tied negatives (its Mann-Whitney count)
+        a=is_pos.ifelse(g.neg_lt + g.neg_eq * 0.5, 0.0),
+        # a negative row: positives above + half the tied positives
+        b=is_pos.ifelse(0.0, g.positives - g.pos_lt - g.pos_eq * 0.5),
+        # a positive row: precision at its score (positives / rows at or above it)
+        prec=is_pos.ifelse(
+            (g.positives - g.pos_lt).cast("float64") / (g.rows - g.pos_lt - g.neg_lt), 0.0
+        ),
     )
     eps = config.LOG_LOSS_EPS
     p = ibis.greatest(ibis.least(g["__s"], 1 - eps), eps)
@@ -67,16 +70,18 @@ def classifier_sums(
     agg = g.group_by(by).aggregate(
         P=g.pos.sum(),
         N=g.neg.sum(),
-        S1=(g.pos * g.a).sum(),
-        S2=(g.pos * g.a * g.a).sum(),
-        T2=(g.neg * g.b * g.b).sum(),
-        AP=(g.pos * g.tp_cum / (g.tp_cum + g.fp_cum)).sum(),
+        S1=g.a.sum(),
+        S2=(g.a * g.a).sum(),
+        T2=(g.b * g.b).sum(),
+        AP=g.prec.sum(),
         LL=-(g.pos * p.ln() + g.neg * (1 - p).ln()).sum(),
         BR=(g.pos * (1 - g["__s"]) ** 2 + g.neg * g["__s"] ** 2).sum(),
         TP=g.pos.sum(where=flag),
         FP=g.neg.sum(where=flag),
     )
-    df = sizes.left_join(agg, by).select(sizes[by], "n", *[c for c in agg.columns if c != by])
+    # null-safe: a null group (a segment left empty) keeps its sums
+    j = sizes.left_join(agg, sizes[by].identical_to(agg[by]))
+    df = j.select(sizes[by], "n", *[c for c in agg.columns if c != by])
     df = df.to_pandas().fillna(
         {c: 0.0 for c in ("P", "N", "S1", "S2", "T2", "AP", "LL", "BR", "TP", "FP")}
     )
@@ -98,6 +103,41 @@ def classifier_sums(
             ),
         )
     return out
+
+
+def rank_counts(t: ir.Table, by: str) -> ir.Table:
+    """``t`` (score ``__s``, 0/1 label ``__y``) with, per row and within its group of ``by``:
+    ``rows`` and ``positives`` in the group, ``pos_lt`` / ``neg_lt`` positives / negatives with a
+    lower score, ``pos_eq`` / ``neg_eq`` those with the same score (the row included).
+
+    One sort per group by (score, label): window functions by score alone share it, being a
+    prefix. ``rank`` counts the rows below, ``cume_dist`` the rows at or below (exact below 2**52
+    rows); by (score, label) they split the ties, and a running sum of the label over the
+    (score, label) peers counts the positives. Order-independent (RANGE frames, no row numbers),
+    so every engine gives the same counts.
+    """
+    t = t.mutate(__pos=(t["__y"] == 1).cast("int32"))  # an integer key: sorts fast
+    part = ibis.window(group_by=by)
+    by_s = ibis.window(group_by=by, order_by="__s")
+    by_sy = ibis.window(group_by=by, order_by=["__s", "__pos"])
+    peers = ibis.window(group_by=by, order_by=["__s", "__pos"], range=(None, 0))
+    n = t["__s"].count().over(part)
+    t = t.mutate(
+        rows=n,
+        positives=t["__pos"].sum().over(part),
+        lt=ibis.rank().over(by_s),  # rows below the score
+        le=(ibis.cume_dist().over(by_s) * n).round(),  # rows at or below it
+        lt_sy=ibis.rank().over(by_sy),  # a positive row: rows below + tied negatives
+        le_sy=(ibis.cume_dist().over(by_sy) * n).round(),  # a negative row: the same
+        # a negative row: positives below; a positive row: positives at or below
+        cy=t["__pos"].sum().over(peers),
+    )
+    pos = t["__pos"] == 1
+    neg_eq = pos.ifelse(t.lt_sy - t.lt, t.le_sy - t.lt)
+    t = t.mutate(neg_eq=neg_eq, pos_eq=(t.le - t.lt) - neg_eq)
+    t = t.mutate(pos_lt=pos.ifelse(t.cy - t.pos_eq, t.cy))
+    t = t.mutate(neg_lt=t.lt - t.pos_lt)
+    return t.drop("__pos", "lt", "le", "lt_sy", "le_sy", "cy")
 
 
 def group_metrics(
@@ -149,10 +189,31 @@ GROUP_METRICS = (
 )
 
 
+#: Up to this many distinct values, a segment column is grouped by an integer code (`coded`).
+MAX_CODED_VALUES = 256
+
+
+def coded(col: ir.StringColumn) -> tuple[ir.Column, dict[int, str | None] | None]:
+    """``col`` as integer codes (null = -1) and the values per code, when it has at most
+    `MAX_CODED_VALUES` distinct values; else ``col`` itself and None. The rank windows of
+    `classifier_sums` partition by the group, and sorting by an integer is several times faster
+    than by text (DuckDB: 3.4 s instead of 8.3 s per grouping of 10M rows).
+    """
+    values = col.name("v").as_table().distinct().limit(MAX_CODED_VALUES + 1).to_pandas()["v"]
+    if len(values) > MAX_CODED_VALUES:
+        return col, None
+    known = sorted(v for v in values if v is not None and not pd.isna(v))
+    codes = {v: i for i, v in enumerate(known)}
+    return col.substitute(codes, else_=-1), {i: v for v, i in codes.items()} | {-1: None}
+
+
 def segment_metrics(t: ir.Table, segment_cols: Sequence[str], threshold: float) -> pd.DataFrame:
     frames = []
     for col in segment_cols:
-        m = group_metrics(t.mutate(__seg=t[col].cast("string")), "__seg", threshold=threshold)
+        seg, values = coded(t[col].cast("string"))
+        m = group_metrics(t.mutate(__seg=seg), "__seg", threshold=threshold)
+        if values is not None:
+            m["group"] = m["group"].map(values)
         frames.append(m.rename(columns={"group": "value"}).assign(column=col))
     if not frames:
         return pd.DataFrame()
