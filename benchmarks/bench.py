@@ -1,6 +1,8 @@
 """Benchmarks: aipm_nb against the peers each issue names, on generated Parquet.
 
     python benchmarks/bench.py gen                 # data under benchmarks/data/ (not committed)
+    python benchmarks/bench.py gen-w1              # W1's heavy-tailed events (issue 14)
+    python benchmarks/bench.py gen-ab              # only the A/B data (W2)
     python benchmarks/bench.py run TASK IMPL       # one measurement, printed as JSON
     python benchmarks/run_all.py                   # every task x impl, a Markdown table
 
@@ -51,11 +53,7 @@ def gen(events_users: int = 1_600_000, exp_users: int = 10_000_000, preds: int =
         df["session_id"] += i * 10**8
         df.to_parquet(EVENTS / f"part-{i:03d}.parquet", index=False)
         n_ev += len(df)
-    chunk = 2_000_000
-    for i in range(exp_users // chunk):
-        df = synthetic.generate_experiment(chunk, seed=2000 + i)
-        df["user_id"] += i * chunk
-        df.to_parquet(EXPERIMENT / f"part-{i:03d}.parquet", index=False)
+    gen_experiment(exp_users)
     for i in range(preds // chunk):
         df = synthetic.generate_predictions(chunk, seed=3000 + i)
         df["prediction_id"] += i * chunk
@@ -63,6 +61,16 @@ def gen(events_users: int = 1_600_000, exp_users: int = 10_000_000, preds: int =
     gen_continuous()
     print(json.dumps({"events": n_ev, "event_users": events_users, "experiment_users": exp_users,
                       "predictions": preds}))  # fmt: skip
+
+
+def gen_experiment(users: int = 10_000_000, chunk: int = 2_000_000) -> None:
+    from aipm_nb import synthetic
+
+    EXPERIMENT.mkdir(parents=True, exist_ok=True)
+    for i in range(users // chunk):
+        df = synthetic.generate_experiment(chunk, seed=2000 + i)
+        df["user_id"] += i * chunk
+        df.to_parquet(EXPERIMENT / f"part-{i:03d}.parquet", index=False)
 
 
 def gen_continuous() -> None:
@@ -79,6 +87,48 @@ def gen_continuous() -> None:
 
 
 PREDICTIONS_100M = DATA / "predictions_continuous_100m"
+#: issue 14's W1: 20M events of 2M users with heavy-tailed activity per user
+EVENTS_W1 = DATA / "events_w1"
+W1_PERIODS = 25
+
+
+def gen_w1(users: int = 2_000_000, events: int = 20_000_000, files: int = 10) -> None:
+    """W1's events: ``users`` users over 30 weeks, ``events`` events in all. Activity per user
+    is heavy-tailed as in real products (Pareto, shape 1.2: the median user has 3 events, the top
+    1% hundreds); signup uniform over the first 26 weeks; a user's events fall between signup and
+    a lifetime drawn per user (lognormal, median 3 weeks), the first one at signup. Event names
+    from 4 values, microsecond timestamps.
+    """
+    EVENTS_W1.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(14)
+    start = np.datetime64("2024-01-01T00:00:00", "us")
+    week_us = 7 * 86400 * 10**6
+    raw = rng.pareto(1.2, users) + 1
+    per_user = np.maximum(1, np.round(raw * events / raw.sum())).astype(np.int64)
+    per_user[np.argsort(-per_user)[: abs(int(per_user.sum()) - events)]] -= np.sign(
+        per_user.sum() - events
+    )  # exactly ``events`` rows
+    bounds = np.linspace(0, users, files + 1).astype(int)
+    names = np.array(["open", "query", "share", "export"])
+    for i in range(files):
+        lo, hi = bounds[i], bounds[i + 1]
+        k = per_user[lo:hi]
+        signup = rng.integers(0, 26 * week_us, hi - lo)
+        life = np.minimum(rng.lognormal(np.log(21 * 86400e6), 1.2, hi - lo), 30 * week_us)
+        uid = np.repeat(np.arange(lo, hi), k)
+        first = np.r_[0, np.cumsum(k)[:-1]]
+        u = rng.random(len(uid))
+        u[first] = 0.0  # the first event at signup
+        off = np.repeat(signup, k) + (u * np.repeat(life, k)).astype(np.int64)
+        off = np.minimum(off, 30 * week_us - 1)
+        df = pd.DataFrame({
+            "user_id": uid,
+            "event_time": start + off.astype("timedelta64[us]"),
+            "event_name": names[rng.integers(0, 4, len(uid))],
+        })  # fmt: skip
+        df.sample(frac=1, random_state=i).to_parquet(
+            EVENTS_W1 / f"part-{i:03d}.parquet", index=False
+        )
 
 
 def gen_continuous_100m(files: int = 50, chunk: int = 2_000_000) -> None:
@@ -136,6 +186,40 @@ def cohort_duckdb_sql():
     return float(con.sql(q).df()["n"].sum())
 
 
+def w1_aipm():
+    from aipm_nb.cohort import analyze_cohorts
+
+    r = analyze_cohorts(str(EVENTS_W1 / "*.parquet"), period="week", retention_type="on",
+                        max_periods=W1_PERIODS, as_of="2100-01-01")  # fmt: skip
+    return float(r.retained.fillna(0).to_numpy().sum())
+
+
+def w1_pandas():
+    df = pd.read_parquet(EVENTS_W1, columns=["user_id", "event_time"])
+    ts = df["event_time"]
+    week = ts.dt.floor("D") - pd.to_timedelta(ts.dt.day_of_week, unit="D")
+    cohort = week.groupby(df["user_id"]).transform("min")
+    k = (week - cohort).dt.days // 7
+    act = pd.DataFrame({"u": df["user_id"], "c": cohort, "k": k})
+    act = act[act.k <= W1_PERIODS].drop_duplicates()
+    matrix = act.groupby(["c", "k"]).size().unstack(fill_value=0)
+    return float(matrix.to_numpy().sum())
+
+
+def w1_duckdb_sql():
+    import duckdb
+
+    q = f"""
+    WITH e AS (SELECT user_id, date_trunc('week', event_time) AS w
+               FROM read_parquet('{EVENTS_W1}/*.parquet')),
+         c AS (SELECT user_id, min(w) AS cw FROM e GROUP BY user_id),
+         a AS (SELECT DISTINCT e.user_id, c.cw, date_diff('day', c.cw, e.w) // 7 AS k
+               FROM e JOIN c USING (user_id))
+    SELECT cw, k, count(*) AS n FROM a WHERE k <= {W1_PERIODS} GROUP BY cw, k
+    """
+    return float(duckdb.connect().sql(q).df()["n"].sum())
+
+
 # --- A/B test, 5 metrics -----------------------------------------------------------------------
 
 
@@ -179,6 +263,59 @@ def ab_pandas_scipy():
 
     (rc, vc), (rt, vt) = ratio(c), ratio(t)
     out.append(2 * stats.norm.sf(abs(rt - rc) / np.sqrt(vc + vt)))
+    return [float(p) for p in out]
+
+
+def ab_duckdb_sql():
+    """One scan: per-variant sums in DuckDB, then the same tests as `ab_pandas_scipy` from
+    the sums (Welch, CUPED with the pooled theta, the delta method for the ratio)."""
+    import duckdb
+    from scipy import stats
+
+    cols = ["converted", "sessions", "latency_ms", "revenue", "pre_revenue", "clicks", "views"]
+    sums = ", ".join(f"sum({c}::DOUBLE) AS s_{c}, sum({c}::DOUBLE * {c}) AS q_{c}" for c in cols)
+    q = f"""SELECT variant, count(*) AS n, {sums},
+                   sum(revenue * pre_revenue::DOUBLE) AS x_rev_pre,
+                   sum(clicks * views::DOUBLE) AS x_clicks_views
+            FROM read_parquet('{EXPERIMENT}/*.parquet') GROUP BY variant"""
+    r = duckdb.connect().sql(q).df().set_index("variant")
+
+    def mv(g, c):
+        n = g.n
+        m = g[f"s_{c}"] / n
+        return m, (g[f"q_{c}"] - n * m * m) / (n - 1)
+
+    def welch(mt, vt, nt, mc, vc, nc):
+        return stats.ttest_ind_from_stats(mt, np.sqrt(vt), nt, mc, np.sqrt(vc), nc,
+                                          equal_var=False).pvalue  # fmt: skip
+
+    c, t = r.loc["control"], r.loc["treatment"]
+    out = [
+        welch(*mv(t, col), t.n, *mv(c, col), c.n) for col in ("converted", "sessions", "latency_ms")
+    ]
+    tot = r.sum()
+    n = tot.n
+    mx, my = tot.s_pre_revenue / n, tot.s_revenue / n
+    theta = ((tot.x_rev_pre - n * mx * my) / (n - 1)) / (
+        (tot.q_pre_revenue - n * mx * mx) / (n - 1)
+    )
+
+    def cuped(g):
+        (m_y, v_y), (m_x, v_x) = mv(g, "revenue"), mv(g, "pre_revenue")
+        cov = (g.x_rev_pre - g.n * m_y * m_x) / (g.n - 1)
+        return m_y - theta * m_x, v_y - 2 * theta * cov + theta * theta * v_x
+
+    (at, vt), (ac, vc) = cuped(t), cuped(c)
+    out.append(welch(at, vt, t.n, ac, vc, c.n))
+
+    def ratio(g):
+        (mn, vn), (md, vd) = mv(g, "clicks"), mv(g, "views")
+        cov = (g.x_clicks_views - g.n * mn * md) / (g.n - 1)
+        rr = mn / md
+        return rr, (vn - 2 * rr * cov + rr * rr * vd) / md**2 / g.n
+
+    (rc, vrc), (rt, vrt) = ratio(c), ratio(t)
+    out.append(2 * stats.norm.sf(abs(rt - rc) / np.sqrt(vrc + vrt)))
     return [float(p) for p in out]
 
 
@@ -362,7 +499,7 @@ def model_evidently():
 PREIMPORT = {
     "aipm_nb": ("aipm_nb.cohort", "aipm_nb.experiment", "aipm_nb.model", "ibis", "duckdb"),
     "pandas": ("pyarrow.parquet",),
-    "duckdb_sql": ("duckdb",),
+    "duckdb_sql": ("duckdb", "scipy.stats"),
     "pandas_scipy": ("scipy.stats", "pyarrow.parquet"),
     "tea_tasting": ("tea_tasting", "ibis", "duckdb"),
     "sklearn_pandas": ("sklearn.metrics", "scipy.stats", "pyarrow.parquet"),
@@ -373,9 +510,13 @@ TASKS = {
     ("cohort", "aipm_nb"): cohort_aipm,
     ("cohort", "pandas"): cohort_pandas,
     ("cohort", "duckdb_sql"): cohort_duckdb_sql,
+    ("w1", "aipm_nb"): w1_aipm,
+    ("w1", "duckdb_sql"): w1_duckdb_sql,
+    ("w1", "pandas"): w1_pandas,
     ("ab", "aipm_nb"): ab_aipm,
     ("ab", "aipm_nb_no_unit_check"): ab_aipm_trusted,
     ("ab", "pandas_scipy"): ab_pandas_scipy,
+    ("ab", "duckdb_sql"): ab_duckdb_sql,
     ("ab", "tea_tasting"): ab_tea_tasting,
     ("model", "aipm_nb"): model_aipm,
     ("model", "sklearn_pandas"): model_sklearn,
@@ -397,6 +538,12 @@ def main(argv: list[str]) -> None:
         return
     if argv[:1] == ["gen-continuous"]:
         gen_continuous()
+        return
+    if argv[:1] == ["gen-ab"]:
+        gen_experiment()
+        return
+    if argv[:1] == ["gen-w1"]:
+        gen_w1()
         return
     if argv[:1] == ["gen-100m"]:
         gen_continuous_100m()
