@@ -479,12 +479,16 @@ def w3_duckdb_sql():
     return {"roc_auc": out["roc_auc"], "auc_US": out["auc_US"], "psi_score": out["psi_score"]}
 
 
-def model_evidently():
+def model_evidently(folder: Path = PREDICTIONS, reference_end: str | None = None):
     from evidently import BinaryClassification, DataDefinition, Dataset, Report
     from evidently.presets import ClassificationPreset, DataDriftPreset
 
-    df = pd.read_parquet(PREDICTIONS)
-    mid = df.event_time.min() + (df.event_time.max() - df.event_time.min()) / 2
+    df = pd.read_parquet(folder)
+    mid = (
+        df.event_time.min() + (df.event_time.max() - df.event_time.min()) / 2
+        if reference_end is None
+        else pd.Timestamp(reference_end)
+    )
     df = df[df.label.notna()].assign(label=lambda d: d.label.astype(int))
     definition = DataDefinition(
         classification=[BinaryClassification(target="label", prediction_probas="score")],
@@ -529,6 +533,7 @@ TASKS = {
     ("w3_100m", "aipm_nb"): lambda: w3_aipm(folder=PREDICTIONS_100M),
     ("w3", "sklearn_pandas"): w3_sklearn,
     ("w3", "duckdb_sql"): w3_duckdb_sql,
+    ("w3", "evidently"): lambda: model_evidently(PREDICTIONS_CONTINUOUS, W3_REFERENCE_END),
 }
 
 

@@ -26,7 +26,7 @@ ORDER = {
     "ab": ["aipm_nb", "duckdb_sql", "pandas_scipy", "tea_tasting", "aipm_nb_no_unit_check"],
     "model": ["aipm_nb", "sklearn_pandas", "evidently"],
     "model_continuous": ["aipm_nb", "aipm_nb_no_ks", "sklearn_pandas"],
-    "w3": ["aipm_nb", "duckdb_sql", "sklearn_pandas", "aipm_nb_with_ks"],
+    "w3": ["aipm_nb", "duckdb_sql", "sklearn_pandas", "aipm_nb_with_ks", "evidently"],
 }
 
 

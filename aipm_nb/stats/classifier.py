@@ -2,7 +2,7 @@
 
 Both paths finish with the same formulas: `ClassifierSums.from_counts` builds the sums from a
 (score, positives, negatives) table in numpy, and the engine (`aipm_nb.model.engine`) builds the
-same sums per group with window functions in SQL; `ClassifierSums.metrics` turns either into
+same sums per group from per-row rank windows in SQL; `ClassifierSums.metrics` turns either into
 `BinaryMetrics`. ROC AUC is the Mann-Whitney statistic (ties count 1/2) with DeLong's standard
 error, PR AUC scikit-learn's average precision over distinct thresholds, log loss clips scores
 at `config.LOG_LOSS_EPS`, and a prediction is positive when ``score >= threshold``.
