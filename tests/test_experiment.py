@@ -213,10 +213,14 @@ def test_duplicate_rows(small):
         "text",  # not integers: counted by hash
     ],
 )
-def test_unit_check_counts_ids_exactly(small, ids):
+def test_unit_check_counts_ids_exactly(small, ids, monkeypatch):
     """Integer ids on DuckDB are counted by a bitmap over their range (`_distinct_by_bitmap`),
     others by hash: a single duplicate is found either way, and clean data passes."""
     from aipm_nb.experiment import aggregate
+
+    calls = []
+    helper = aggregate._distinct_by_bitmap
+    monkeypatch.setattr(aggregate, "_distinct_by_bitmap", lambda *a: calls.append(a) or helper(*a))
 
     base = {"negative": -(10**6), "wide": 0, "text": 0}[ids]
     df = small.assign(user_id=small.user_id + base)
@@ -225,6 +229,7 @@ def test_unit_check_counts_ids_exactly(small, ids):
     if ids == "text":
         df["user_id"] = "u" + df.user_id.astype(str)
     assert analyze_experiment(df, MEAN).metrics[0].control_n == 50
+    assert len(calls) == (0 if ids == "text" else 1)  # the bitmap path for integer ids
     dup = pd.concat([df, df.iloc[[3]]])
     with pytest.raises(DataError, match="1 units have more than one row"):
         analyze_experiment(dup, MEAN)

@@ -211,7 +211,7 @@ MAX_BITMAP_RANGE = 2**30
 def _bitmap_engine(t: ir.Table, unit_col: str) -> bool:
     """Whether the distinct integer ids of ``unit_col`` can be counted by a bitmap (DuckDB)."""
     dtype = t[unit_col].type()
-    if not (dtype.is_integer() and getattr(dtype, "signed", False)):
+    if not dtype.is_signed_integer():
         return False
     return t._find_backend(use_default=True).name == "duckdb"
 
