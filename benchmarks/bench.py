@@ -152,70 +152,36 @@ def gen_continuous_100m(files: int = 50, chunk: int = 2_000_000) -> None:
 # --- cohort retention matrix (weekly, "on", 12 periods) -------------------------------------
 
 
-def cohort_aipm():
+def cohort_aipm(folder: Path = EVENTS, periods: int = 12):
     from aipm_nb.cohort import analyze_cohorts
 
-    r = analyze_cohorts(str(EVENTS / "*.parquet"), max_periods=12, as_of="2100-01-01")
-    return r.retained.fillna(0).to_numpy().sum()
-
-
-def cohort_pandas():
-    df = pd.read_parquet(EVENTS, columns=["user_id", "event_time"])
-    ts = df["event_time"]
-    week = ts.dt.floor("D") - pd.to_timedelta(ts.dt.day_of_week, unit="D")
-    cohort = week.groupby(df["user_id"]).transform("min")
-    k = (week - cohort).dt.days // 7
-    act = pd.DataFrame({"u": df["user_id"], "c": cohort, "k": k}).drop_duplicates()
-    act = act[act.k <= 12]
-    matrix = act.groupby(["c", "k"]).size().unstack(fill_value=0)
-    return float(matrix.to_numpy().sum())
-
-
-def cohort_duckdb_sql():
-    import duckdb
-
-    con = duckdb.connect()
-    q = f"""
-    WITH e AS (SELECT user_id, date_trunc('week', event_time) AS w
-               FROM read_parquet('{EVENTS}/*.parquet')),
-         c AS (SELECT user_id, min(w) AS cw FROM e GROUP BY user_id),
-         a AS (SELECT DISTINCT e.user_id, c.cw, date_diff('day', c.cw, e.w) // 7 AS k
-               FROM e JOIN c USING (user_id))
-    SELECT cw, k, count(*) AS n FROM a WHERE k <= 12 GROUP BY cw, k
-    """
-    return float(con.sql(q).df()["n"].sum())
-
-
-def w1_aipm():
-    from aipm_nb.cohort import analyze_cohorts
-
-    r = analyze_cohorts(str(EVENTS_W1 / "*.parquet"), period="week", retention_type="on",
-                        max_periods=W1_PERIODS, as_of="2100-01-01")  # fmt: skip
+    r = analyze_cohorts(str(folder / "*.parquet"), period="week", retention_type="on",
+                        max_periods=periods, as_of="2100-01-01")  # fmt: skip
     return float(r.retained.fillna(0).to_numpy().sum())
 
 
-def w1_pandas():
-    df = pd.read_parquet(EVENTS_W1, columns=["user_id", "event_time"])
+def cohort_pandas(folder: Path = EVENTS, periods: int = 12):
+    df = pd.read_parquet(folder, columns=["user_id", "event_time"])
     ts = df["event_time"]
     week = ts.dt.floor("D") - pd.to_timedelta(ts.dt.day_of_week, unit="D")
     cohort = week.groupby(df["user_id"]).transform("min")
     k = (week - cohort).dt.days // 7
     act = pd.DataFrame({"u": df["user_id"], "c": cohort, "k": k})
-    act = act[act.k <= W1_PERIODS].drop_duplicates()
+    act = act[act.k <= periods].drop_duplicates()
     matrix = act.groupby(["c", "k"]).size().unstack(fill_value=0)
     return float(matrix.to_numpy().sum())
 
 
-def w1_duckdb_sql():
+def cohort_duckdb_sql(folder: Path = EVENTS, periods: int = 12):
     import duckdb
 
     q = f"""
     WITH e AS (SELECT user_id, date_trunc('week', event_time) AS w
-               FROM read_parquet('{EVENTS_W1}/*.parquet')),
+               FROM read_parquet('{folder}/*.parquet')),
          c AS (SELECT user_id, min(w) AS cw FROM e GROUP BY user_id),
          a AS (SELECT DISTINCT e.user_id, c.cw, date_diff('day', c.cw, e.w) // 7 AS k
                FROM e JOIN c USING (user_id))
-    SELECT cw, k, count(*) AS n FROM a WHERE k <= {W1_PERIODS} GROUP BY cw, k
+    SELECT cw, k, count(*) AS n FROM a WHERE k <= {periods} GROUP BY cw, k
     """
     return float(duckdb.connect().sql(q).df()["n"].sum())
 
@@ -514,9 +480,9 @@ TASKS = {
     ("cohort", "aipm_nb"): cohort_aipm,
     ("cohort", "pandas"): cohort_pandas,
     ("cohort", "duckdb_sql"): cohort_duckdb_sql,
-    ("w1", "aipm_nb"): w1_aipm,
-    ("w1", "duckdb_sql"): w1_duckdb_sql,
-    ("w1", "pandas"): w1_pandas,
+    ("w1", "aipm_nb"): lambda: cohort_aipm(EVENTS_W1, W1_PERIODS),
+    ("w1", "duckdb_sql"): lambda: cohort_duckdb_sql(EVENTS_W1, W1_PERIODS),
+    ("w1", "pandas"): lambda: cohort_pandas(EVENTS_W1, W1_PERIODS),
     ("ab", "aipm_nb"): ab_aipm,
     ("ab", "aipm_nb_no_unit_check"): ab_aipm_trusted,
     ("ab", "pandas_scipy"): ab_pandas_scipy,
