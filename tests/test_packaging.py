@@ -106,8 +106,10 @@ def test_wheel_in_a_fresh_venv_inits_a_project_that_runs_every_sample_report(tmp
     unset = {"PYTHONPATH", "VIRTUAL_ENV", "JUPYTER_PATH", "JUPYTER_DATA_DIR"}
     env = {k: v for k, v in os.environ.items() if k not in unset}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
+    # --no-compile: byte-compiling every dependency's modules is ~26 s of this test and not what
+    # it checks; the modules the reports import are compiled when first imported
     pip = subprocess.run([venv / "bin" / "python", "-m", "pip", "install", "--quiet",
-                          "--disable-pip-version-check", str(wheel)], env=env,
+                          "--no-compile", "--disable-pip-version-check", str(wheel)], env=env,
                          capture_output=True, text=True, timeout=900)  # fmt: skip
     assert pip.returncode == 0, pip.stdout[-2000:] + pip.stderr[-2000:]
     # nothing borrowed from the test's own environment: the analysis stack is the venv's
