@@ -1,6 +1,6 @@
 """Run every benchmark side by side and print the Markdown table for benchmarks/README.md.
 
-    python benchmarks/run_all.py [--repeat 3] [--only TASK ...]
+    python benchmarks/run_all.py [--repeat 3] [--only TASK ...] [--skip IMPL ...]
 
 Each measurement is a fresh process (`bench.py run TASK IMPL`); the implementations of a task
 run interleaved (A B A B …); the table shows the median of the repeats of the computation's wall
@@ -55,13 +55,15 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=1200)
     ap.add_argument("--only", nargs="*", default=list(ORDER))
+    ap.add_argument("--skip", nargs="*", default=[], help="implementations to leave out")
     args = ap.parse_args()
     results = []
     for task in args.only:
         # interleaved (A B A B …) so that a slow moment of the machine hits every implementation
-        runs_of: dict[str, list[dict]] = {impl: [] for impl in ORDER[task]}
+        impls = [i for i in ORDER[task] if i not in args.skip]
+        runs_of: dict[str, list[dict]] = {impl: [] for impl in impls}
         for rep in range(args.repeat):
-            for impl in ORDER[task]:
+            for impl in impls:
                 if impl != "evidently" or rep == 0:
                     runs_of[impl].append(measure(task, impl, args.timeout))
         for impl, runs in runs_of.items():
