@@ -258,6 +258,55 @@ def test_unit_check_bitmap_equals_count_distinct():
     assert _distinct_by_bitmap(t.filter(t.u.isnull()), "u", None, None) == 0
 
 
+@pytest.mark.parametrize(
+    ("offset", "null_ids", "queries"),
+    [
+        (5.0, 0, 1),  # Σy² ≈ 26 Σ(y − ȳ)²: sums around zero, one query
+        (50.0, 0, 2),  # ≈ 2,500×: past MAX_RAW_CONDITION, summed again around the mean
+        (3e7, 3, 3),  # null ids (sums without them) and then the shift
+    ],
+)
+def test_sums_are_shifted_only_where_sums_around_zero_lose_precision(
+    offset, null_ids, queries, monkeypatch
+):
+    """The first scan sums around zero; a column whose Σy² dwarfs its centred sum is summed
+    again around its mean. Either way the p-value equals scipy's Welch test, and the CUPED
+    effect equals the one on the data shifted to zero by hand."""
+    from aipm_nb.experiment import aggregate
+
+    calls = []
+    helper = aggregate.engine_sums
+    monkeypatch.setattr(
+        aggregate, "engine_sums", lambda *a, **k: calls.append(k) or helper(*a, **k)
+    )
+    rng = np.random.default_rng(5)
+    n = 4000
+    df = pd.DataFrame({"user_id": np.arange(n, dtype=float), "variant": ["a", "b"] * (n // 2)})
+    base = rng.normal(0, 1, n)
+    df["x"] = offset + base + np.where(df.variant == "b", 0.08, 0.0)
+    df["pre"] = offset + base + rng.normal(0, 0.7, n)
+    df.loc[df.index[:null_ids], "user_id"] = np.nan
+    kept = df[df.user_id.notna()]
+    res = analyze_experiment(df, MEAN, control="a")
+    # the reference on the stored values minus the offset (exact: they are within 2× of it)
+    a, b = (kept[kept.variant == v].x - offset for v in ("a", "b"))
+    # at 3e7 the means themselves are float64 values 3.7e-9 apart: the effect of 0.08 carries
+    # ~5e-8 of relative error whatever the sums, and the p-value ~10 times that
+    tol = 1e-9 if offset < 1e3 else 1e-5
+    assert res.metrics[0].abs_p_value == pytest.approx(
+        sps.ttest_ind(b, a, equal_var=False).pvalue, rel=tol
+    )
+    assert 1 + len(calls) == queries
+    assert all(set(k.get("shifts") or {}) == {"x"} for k in calls[null_ids > 0 :])
+    cuped = [{"name": "c", "type": "mean", "column": "x", "covariate": "pre"}]
+    got = analyze_experiment(df, cuped, control="a").metrics[0]
+    want = analyze_experiment(
+        df.assign(x=df.x - offset, pre=df.pre - offset), cuped, control="a"
+    ).metrics[0]
+    assert got.abs_effect == pytest.approx(want.abs_effect, rel=tol)
+    assert got.abs_p_value == pytest.approx(want.abs_p_value, rel=tol)
+
+
 def test_unknown_control(small):
     with pytest.raises(
         ParameterError,

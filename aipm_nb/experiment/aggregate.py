@@ -18,7 +18,14 @@ from aipm_nb.experiment.spec import Metric
 from aipm_nb.sources import open_source
 from aipm_nb.stats import Moments, Paired
 
-__all__ = ["ArmSums", "MetricSums", "arm_histograms", "engine_sums", "with_quantiles"]
+__all__ = [
+    "ArmSums",
+    "MetricSums",
+    "arm_histograms",
+    "checked_sums",
+    "engine_sums",
+    "with_quantiles",
+]
 
 
 def _finite_filter(col: ir.Column) -> ir.BooleanValue:
@@ -102,20 +109,29 @@ def engine_sums(
     """One engine query: the sums every metric declares, per variant (and ``by`` columns).
 
     Keys are ``(variant, *by values)``; a null variant is the key ``(None, ...)``. Sums of a
-    column are taken around ``shifts[column]`` (its mean, from `_check_units`), so that a large
-    constant offset (3e7 + N(0, 1)) costs no float64 precision. A proportion's column (its 0/1
+    column are taken around ``shifts[column]`` (its mean, from `checked_sums`, where sums
+    around zero would lose float64 precision: 3e7 + N(0, 1)). A proportion's column (its 0/1
     check reads min, max, Σy and Σy²) and a ratio's denominator (its Σ must not be 0) are not
-    shifted. This is the only function that
-    knows how the sums are named inside the query.
+    shifted.
     """
     shifts = shifts or {}
-    aggs: dict[str, ir.Value] = {"units": t.count()}
+    keys = [variant_col, *by]
+    aggs = {"units": t.count()} | _sum_aggs(t, metrics, shifts)
+    df = t.group_by(keys).aggregate(**aggs).to_pandas()
+    return _arm_sums(df.to_dict("records"), metrics, shifts, keys)
+
+
+def _sum_aggs(
+    t: ir.Table, metrics: Sequence[Metric], shifts: Mapping[str, float]
+) -> dict[str, ir.Value]:
+    """The aggregates behind `MetricSums`; the only place that names the sums in a query."""
+    aggs: dict[str, ir.Value] = {}
     for i, m in enumerate(metrics):
         y, *x = _values(t, [m.y, m.x] if m.x else [m.y])
-        if m.type != "proportion":
-            y = y - shifts.get(m.y, 0.0)
-        if m.covariate:
-            x = [x[0] - shifts.get(m.covariate, 0.0)]
+        if m.type != "proportion" and shifts.get(m.y):
+            y = y - shifts[m.y]
+        if m.covariate and shifts.get(m.covariate):
+            x = [x[0] - shifts[m.covariate]]
         aggs |= {f"n{i}": y.count(), f"s{i}": y.sum(), f"ss{i}": (y * y).sum()}
         if m.type == "proportion":
             aggs |= {f"lo{i}": y.min(), f"hi{i}": y.max()}
@@ -125,9 +141,18 @@ def engine_sums(
                 f"sxx{i}": (x[0] * x[0]).sum(),
                 f"sxy{i}": (x[0] * y).sum(),
             }
-    df = t.group_by([variant_col, *by]).aggregate(**aggs).to_pandas()
+    return aggs
+
+
+def _arm_sums(
+    records: Sequence[dict[str, Any]],
+    metrics: Sequence[Metric],
+    shifts: Mapping[str, float],
+    keys: Sequence[str],
+) -> dict[tuple[Any, ...], ArmSums]:
+    """`ArmSums` per group from the rows of a query built with `_sum_aggs`."""
     out: dict[tuple[Any, ...], ArmSums] = {}
-    for r in df.to_dict("records"):
+    for r in records:
 
         def num(key: str, r: dict[str, Any] = r) -> float:
             v = r.get(key)
@@ -147,7 +172,7 @@ def engine_sums(
                     _float(r.get(f"hi{i}")),
                 )
             )
-        key = tuple(None if pd.isna(r[c]) else r[c] for c in [variant_col, *by])
+        key = tuple(None if pd.isna(r[c]) else r[c] for c in keys)
         out[key] = ArmSums(int(r["units"]), tuple(sums))
     return out
 
@@ -240,38 +265,76 @@ def _distinct_by_bitmap(t: ir.Table, unit_col: str, lo: Any, hi: Any) -> int:
     return int(_bit_count(_bitstring_agg(x, int(lo), int(hi))).to_pandas())
 
 
-def _check_units(
+#: Sums around zero are kept when, in every arm, Σy² ≤ this × Σ(y − ȳ)² (for each metric
+#: column and covariate): their variance then carries at most this times the float64 error
+#: of the sums (~1e-13 on 10M rows). A column past it (3e7 + N(0, 1): ~1e15) is summed again
+#: around its mean.
+MAX_RAW_CONDITION = 100.0
+
+
+def checked_sums(
     t: ir.Table,
     unit_col: str,
     variant_col: str,
+    metrics: Sequence[Metric],
     label: str,
-    float_cols: Sequence[str] = (),
     *,
     unique: bool = True,
-    centre_cols: Sequence[str] = (),
-) -> tuple[int, dict[str, float]]:
-    """One row per unit, no unit in two variants, no ±inf in a metric (engine-side); returns
-    the number of rows with a null unit id (left out by the caller) and the mean of each of
-    ``centre_cols`` (the shifts of `engine_sums`), from the same query.
+) -> tuple[ir.Table, dict[tuple[Any, ...], ArmSums], dict[str, float], int]:
+    """The per-variant sums of every metric (as `engine_sums`) and the checks of the units,
+    from one scan: one row per unit, no unit in two variants, no ±inf in a metric.
 
-    An exact ``count(*) = count(DISTINCT unit)`` settles the usual case in one cheap query that
-    also counts null ids and infinite values; only when it fails does a per-unit grouping find
-    how many units and which.
+    The same query counts the non-null ids and, for a bitmap, their range; an infinite value
+    shows as a sum that is not finite, and only then a second query counts them per column.
+    Rows with a null id are left out (with a warning by the caller): only when there are any
+    are the sums taken again without them. Returns the table without those rows, the sums,
+    the shifts the sums were taken around (`engine_sums`; empty unless a column needed one,
+    `MAX_RAW_CONDITION`) and the number of null-id rows.
+
+    Uniqueness is exact: on DuckDB with integer ids a bitmap over the id range (whose ends
+    come from the same scan) counts the distinct ids (`_distinct_by_bitmap`), elsewhere a
+    ``count(DISTINCT)``; only when the count differs from the rows does a per-unit grouping
+    find how many units and which.
     """
-    aggs: dict[str, ir.Value] = {"rows": t.count(), "null_ids": t[unit_col].isnull().sum()}
     bitmap = unique and _bitmap_engine(t, unit_col)
-    if bitmap:  # the id range first: distinct ids by a bitmap over it (`_distinct_by_bitmap`)
-        aggs |= {"lo": t[unit_col].min(), "hi": t[unit_col].max()}
-    elif unique:
-        aggs["units"] = t[unit_col].nunique()
-    for i, c in enumerate(float_cols):
-        aggs[f"inf{i}"] = t[c].cast("float64").isinf().sum()
-    for i, c in enumerate(centre_cols):
-        x = t[c].cast("float64")
-        aggs[f"mean{i}"] = x.mean(where=_finite_filter(t[c]) & ~x.isinf())
-    c = t.aggregate(**aggs).to_pandas().iloc[0]
-    for i, col in enumerate(float_cols):
-        n_inf = int(c[f"inf{i}"] or 0)
+    aggs = {"units": t.count(), "__ids": t[unit_col].count()} | _sum_aggs(t, metrics, {})
+    if bitmap:  # the id range: distinct ids by a bitmap over it
+        aggs |= {"__lo": t[unit_col].min(), "__hi": t[unit_col].max()}
+    df = t.group_by(variant_col).aggregate(**aggs).to_pandas()
+    sums_cols = [c for c in df.columns if c not in (variant_col, "units", "__ids", "__lo", "__hi")]
+    if not np.isfinite(df[sums_cols].astype("float64").fillna(0).to_numpy()).all():
+        _find_infinite_values(t, metrics, label)  # an inf in a column makes its sums inf or NaN
+    null_ids = int(df.units.sum() - df["__ids"].sum())
+    if unique:
+        rows = int(df["__ids"].sum())
+        units = (
+            _distinct_by_bitmap(t, unit_col, df["__lo"].min(), df["__hi"].max())
+            if bitmap
+            else int(t[unit_col].nunique().to_pandas())
+        )
+        if units != rows or units == 0:
+            _find_repeated_units(t, unit_col, variant_col, label)
+    if null_ids:  # rare: the sums again without the rows of a null id
+        t = t.filter(t[unit_col].notnull())
+        sums = engine_sums(t, variant_col, metrics)
+    else:
+        sums = _arm_sums(df.to_dict("records"), metrics, {}, [variant_col])
+    shifts = _ill_conditioned_means(sums, metrics)
+    if shifts:
+        sums = engine_sums(t, variant_col, metrics, shifts=shifts)
+    return t, sums, shifts, null_ids
+
+
+def _find_infinite_values(t: ir.Table, metrics: Sequence[Metric], label: str) -> None:
+    """A `DataError` naming the first metric column with ±inf values (sums that are not
+    finite without one, a float64 overflow, are left as they are).
+    """
+    cols = sorted({c for m in metrics for c in m.columns if t[c].type().is_floating()})
+    if not cols:
+        return
+    counts = t.aggregate(**{f"i{i}": t[c].isinf().sum() for i, c in enumerate(cols)}).to_pandas()
+    for i, col in enumerate(cols):
+        n_inf = int(counts[f"i{i}"].iloc[0] or 0)
         if n_inf:
             raise DataError(
                 f"{label} column {col!r} has {n_inf:,} infinite values (inf or -inf); a mean "
@@ -280,40 +343,66 @@ def _check_units(
                 column=col,
                 count=n_inf,
             )
-    null_ids = int(c.null_ids or 0)
-    centres = {col: _float(c[f"mean{i}"]) for i, col in enumerate(centre_cols)}
-    centres = {col: v for col, v in centres.items() if math.isfinite(v)}
-    if bitmap:
-        c["units"] = _distinct_by_bitmap(t, unit_col, c.lo, c.hi)
-    if not unique or (int(c.rows) - null_ids == int(c.units) and int(c.units) > 0):
-        return null_ids, centres
+
+
+def _ill_conditioned_means(
+    sums: Mapping[tuple[Any, ...], ArmSums], metrics: Sequence[Metric]
+) -> dict[str, float]:
+    """The pooled mean of each metric column (or covariate) whose sums around zero are past
+    `MAX_RAW_CONDITION` in some arm: the shift to sum it around instead.
+    """
+    moments: dict[str, list[Moments]] = {}
+    for arm in sums.values():
+        for m, got in zip(metrics, arm.metrics, strict=True):
+            if m.type != "proportion":
+                moments.setdefault(str(m.y), []).append(got.y)
+            if m.covariate and got.x is not None:
+                moments.setdefault(str(m.covariate), []).append(got.x)
+    out = {}
+    for col, ms in moments.items():
+        n, total = sum(m.n for m in ms), sum(m.total for m in ms)
+        if n and any(_condition(m) > MAX_RAW_CONDITION for m in ms):
+            out[col] = total / n
+    return out
+
+
+def _condition(m: Moments) -> float:
+    """Σy² / Σ(y − ȳ)² of moments around zero: how much of Σy² the variance loses."""
+    if m.n < 2 or m.total_sq == 0:
+        return 1.0
+    centred = m.total_sq - m.total * m.total / m.n
+    return m.total_sq / centred if centred > 0 else math.inf
+
+
+def _find_repeated_units(t: ir.Table, unit_col: str, variant_col: str, label: str) -> None:
+    """A `DataError` naming units with more than one row (first those in several variants)."""
     t = t.filter(t[unit_col].notnull())
     g = t.group_by(unit_col).aggregate(rows=t.count(), variants=t[variant_col].nunique())
     bad = g.filter(g.rows > 1).order_by(ibis.desc("variants"), unit_col).limit(3).to_pandas()
-    if len(bad):
-        n_bad = int(g.filter(g.rows > 1).count().to_pandas())
-        if int(bad.variants.max()) > 1:
-            n_multi = int(g.filter(g.variants > 1).count().to_pandas())
-            ex = bad[bad.variants > 1][unit_col].tolist()
-            raise DataError(
-                f"{label}: {n_multi} units appear in more than one variant (e.g. {unit_col} "
-                f"{', '.join(map(str, ex))}); each unit must be assigned to exactly one "
-                f"variant — fix the assignment or drop these units",
-                table=label,
-                column=unit_col,
-                count=n_multi,
-                examples=ex,
-            )
+    if not len(bad):
+        return
+    n_bad = int(g.filter(g.rows > 1).count().to_pandas())
+    if int(bad.variants.max()) > 1:
+        n_multi = int(g.filter(g.variants > 1).count().to_pandas())
+        ex = bad[bad.variants > 1][unit_col].tolist()
         raise DataError(
-            f"{label}: {n_bad} units have more than one row (e.g. {unit_col} "
-            f"{', '.join(map(str, bad[unit_col].tolist()))}); expected one row per unit — "
-            "aggregate the metrics per unit first",
+            f"{label}: {n_multi} units appear in more than one variant (e.g. {unit_col} "
+            f"{', '.join(map(str, ex))}); each unit must be assigned to exactly one "
+            f"variant — fix the assignment or drop these units",
             table=label,
             column=unit_col,
-            count=n_bad,
-            examples=bad[unit_col].tolist(),
+            count=n_multi,
+            examples=ex,
         )
-    return null_ids, centres
+    raise DataError(
+        f"{label}: {n_bad} units have more than one row (e.g. {unit_col} "
+        f"{', '.join(map(str, bad[unit_col].tolist()))}); expected one row per unit — "
+        "aggregate the metrics per unit first",
+        table=label,
+        column=unit_col,
+        count=n_bad,
+        examples=bad[unit_col].tolist(),
+    )
 
 
 def arm_histograms(

@@ -15,7 +15,7 @@ import pandas as pd
 
 from aipm_nb import config
 from aipm_nb.errors import DataError, EmptyTableError, ParameterError
-from aipm_nb.experiment.aggregate import ArmSums, _check_units, engine_sums, with_quantiles
+from aipm_nb.experiment.aggregate import ArmSums, checked_sums, engine_sums, with_quantiles
 from aipm_nb.experiment.compare import Plan, apply_correction, compare_metrics, evaluate_arms
 from aipm_nb.experiment.results import ExperimentResult, MetricResult
 from aipm_nb.experiment.spec import Metric, parse_metrics, primary_metric
@@ -123,20 +123,14 @@ def analyze_experiment(
         )
     t, label = _open_experiment(source, table, mets, unit_col, variant_col, time_col, segment_cols)
     shares = {str(k): v for k, v in expected_shares.items()} if expected_shares else None
-    float_cols = sorted({c for m in mets for c in m.columns if t[c].type().is_floating()})
-    centre_cols = sorted(
-        {m.y for m in mets if m.type != "proportion"} | {m.covariate for m in mets if m.covariate}
-    )
-    null_ids, shifts = _check_units(
-        t, unit_col, variant_col, label, float_cols, unique=check_units, centre_cols=centre_cols
+    t, sums, shifts, null_ids = checked_sums(
+        t, unit_col, variant_col, mets, label, unique=check_units
     )
     warnings = []
     if null_ids:
-        t = t.filter(t[unit_col].notnull())
         warnings.append(
             warning("null_ids", f"{null_ids:,} rows have a null {unit_col!r} and were left out")
         )
-    sums = engine_sums(t, variant_col, mets, shifts=shifts)
     arms, more = _arms(sums, mets, label, variant_col, str(control), shares)
     arms = with_quantiles(t, variant_col, mets, arms, label)
     warnings += more
