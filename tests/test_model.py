@@ -118,6 +118,43 @@ def test_matches_sklearn_on_a_real_model_log(kind):
     check_model_against_sklearn(res, df)
 
 
+def test_windows_can_be_switched_off(predictions_df, monkeypatch):
+    """``window=None`` (issue 14): no per-window query runs, every other number is the same
+    as with weekly windows, the verdict reads the whole-period score PSI instead of the latest
+    window's, and a ``metric_floor`` (checked per window) is a named error."""
+    from aipm_nb.model import analyze as model_analyze
+
+    _, tied = distinct_and_tied_predictions()
+    weekly = model.analyze_model(tied, segment_cols=["segment"])
+    helper = model_analyze.window_group_metrics
+
+    def no_windows(*a, **k):
+        raise AssertionError("window_group_metrics ran with window=None")
+
+    monkeypatch.setattr(model_analyze, "window_group_metrics", no_windows)
+    off = model.analyze_model(tied, segment_cols=["segment"], window=None)
+    assert off.metrics == weekly.metrics and off.ece == weekly.ece
+    pd.testing.assert_frame_equal(off.segments, weekly.segments)
+    pd.testing.assert_frame_equal(off.drift.drop(columns="edges"),
+                                  weekly.drift.drop(columns="edges"))  # fmt: skip
+    assert off.windows.empty and off.score_drift_by_window.empty and off.estimated.empty
+    assert "roc_auc" in off.windows.columns and off.to_dict()["estimated"] == []
+
+    monkeypatch.setattr(model_analyze, "window_group_metrics", helper)
+    df = predictions_df.drop(columns="true_probability")
+    res = model.analyze_model(df, window=None)
+    psi = res.drift.psi.iloc[0]
+    assert psi >= 0.1  # the sample's score drifts
+    assert f"score drift: PSI {psi:.2f} ({res.drift.status.iloc[0]})" in " ".join(
+        res.verdict.reasons
+    )
+    assert res.verdict.status == "watch"
+    with pytest.raises(ParameterError, match="metric_floor=0.7 is checked per window"):
+        model.analyze_model(df, window=None, metric_floor=0.7)
+    with pytest.raises(ParameterError, match="window"):
+        model.analyze_model(df, window="month")
+
+
 @pytest.mark.parametrize("values", [5, 300])
 def test_segment_metrics_with_null_and_many_values(values):
     """Segments are grouped by integer codes up to `MAX_CODED_VALUES` values and by their text

@@ -121,6 +121,18 @@ def test_every_parameter_is_declared(notebook):
     assert "summary_path" in declared and "source" in declared
 
 
+def test_model_with_windows_off(tmp_path):
+    """The template with ``window=None``: no window table or estimates, said in the report,
+    and the verdict takes the score drift of the whole current period."""
+    s = _run(tmp_path, "model_performance.ipynb", window=None)
+    r = s["result"]
+    assert s["parameters"]["window"] is None and r["estimated"] == []
+    assert any("(windows off)" in reason for reason in r["verdict"]["reasons"])
+    text = (tmp_path / "out.ipynb").read_text()
+    assert "No windows: `window = None` turned them off." in text
+    assert "No estimates: they are made per window" in text
+
+
 def test_model_on_another_file(tmp_path):
     df = synthetic.generate_predictions(8000, seed=4).rename(
         columns={"score": "p_fraud", "label": "is_fraud", "event_time": "scored_at"}

@@ -67,6 +67,7 @@ class ModelResult(Result):
     chosen_threshold: ThresholdChoice | None = None
     metric_floor: float | None = None
     window_metric: str = "roc_auc"
+    window: str | None = "week"  # None: windows were turned off
     warnings: tuple[dict[str, str], ...] = field(default=())
     alpha: float = config.ALPHA
     #: per window x metric: the estimate from calibrated scores (CBPE) with its ±3 SE band and
@@ -121,7 +122,7 @@ def analyze_model(
     feature_cols: Sequence[str] = (),
     threshold: float = 0.5,
     reference_end: Any = None,
-    window: str = "week",
+    window: str | None = "week",
     metric_floor: float | None = None,
     window_metric: str = "roc_auc",
     target_precision: float | None = None,
@@ -142,8 +143,11 @@ def analyze_model(
         threshold: A prediction is positive when ``score >= threshold``.
         reference_end: Drift reference = rows before this time; default the first half of the
             time range. Current = rows from it on.
-        window: ``"day"`` or ``"week"`` windows for metrics over time.
-        metric_floor: Alert when ``window_metric`` falls below this in a window.
+        window: ``"day"`` or ``"week"`` windows for metrics over time. None: no windows (no
+            metrics per window, no score PSI per window, no CBPE estimates; saves one sort of
+            the labelled rows and the per-window queries on large logs).
+        metric_floor: Alert when ``window_metric`` falls below this in a window (needs
+            ``window``).
         window_metric: Metric tracked per window (``roc_auc``, ``pr_auc``, ``precision`` ...).
         target_precision: Find the threshold that meets this precision with the most recall.
         target_recall: Find the threshold that meets this recall with the most precision.
@@ -153,7 +157,13 @@ def analyze_model(
     """
     check_scalar(ks, "ks", typ=bool)
     check_scalar(threshold, "threshold", typ=float, ge=0, le=1)
-    check_scalar(window, "window", one_of=("day", "week"))
+    if window is not None:
+        check_scalar(window, "window", one_of=("day", "week"))
+    elif metric_floor is not None:
+        raise ParameterError(
+            f"metric_floor={metric_floor} is checked per window, but window=None turns windows "
+            'off; set window="week" (or "day"), or drop metric_floor'
+        )
     check_scalar(window_metric, "window_metric", one_of=WINDOW_METRICS)
     t, label = _open_predictions(
         source, table, score_col, label_col, time_col, segment_cols, feature_cols
@@ -174,13 +184,15 @@ def analyze_model(
     curve = score_curve(t)
     calibration = _calibration(t)
     span = (t0, t1)
-    per_window = window_group_metrics(t, time_col, window, threshold)  # once: chart and CBPE
-    windows = window_metrics(t, time_col, window, threshold, window_metric, metric_floor, span,
-                             per_window=per_window)  # fmt: skip
-    warnings += _window_warnings(windows, window, window_metric, metric_floor)
+    windows, per_window = _no_windows(window_metric), None
+    if window is not None:
+        per_window = window_group_metrics(t, time_col, window, threshold)  # once: chart, CBPE
+        windows = window_metrics(t, time_col, window, threshold, window_metric, metric_floor,
+                                 span, per_window=per_window)  # fmt: skip
+        warnings += _window_warnings(windows, window, window_metric, metric_floor)
     drift_rows = feature_drift(t, [score_col, *feature_cols], is_cur, ks=ks)
     estimated, est_cal = pd.DataFrame(), None
-    if n_lab:
+    if n_lab and window is not None:
         floor_metric = window_metric if window_metric in ESTIMATED_METRICS else "roc_auc"
         try:
             estimated, cal = estimate_by_window(
@@ -211,7 +223,9 @@ def analyze_model(
         drift=pd.DataFrame(drift_rows),
         score_drift_by_window=drift_by_window(
             t, time_col, window, is_cur, drift_rows[0]["edges"], span
-        ),
+        )
+        if window is not None
+        else pd.DataFrame(columns=["window", "psi", "status", "reference", "partial"]),
         reference_end=ref_end,
         reference_metrics=ref_m,
         current_metrics=cur_m,
@@ -220,6 +234,7 @@ def analyze_model(
         chosen_threshold=chosen,
         metric_floor=metric_floor,
         window_metric=window_metric,
+        window=window,
         warnings=tuple(warnings),
         estimated=estimated,
         estimate_calibration=est_cal,
@@ -364,6 +379,12 @@ def _calibration(t: ir.Table) -> pd.DataFrame:
         .to_pandas()
     )
     return calibration_table(bins, n_bins=nb)
+
+
+def _no_windows(metric: str) -> pd.DataFrame:
+    """`ModelResult.windows` with ``window=None``: no rows, the columns of `window_metrics`."""
+    cols = ["window", "n", "n_labelled", metric, "ci_lower", "ci_upper", "partial", "below_floor"]
+    return pd.DataFrame(columns=cols)
 
 
 def _window_warnings(

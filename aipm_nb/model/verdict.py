@@ -4,7 +4,8 @@
   ``metric_floor``; or ROC AUC since ``reference_end`` is significantly below the reference
   period's (DeLong SEs, two-sided at alpha).
 - watch: the latest complete window's estimate is below the floor but its CI reaches it; score
-  drift (PSI ≥ 0.1) in the latest complete window; major drift (PSI ≥ 0.25) of a feature;
+  drift (PSI ≥ 0.1) in the latest complete window (with ``window=None``: over the whole
+  current period); major drift (PSI ≥ 0.25) of a feature;
   calibration error (ECE) ≥ `config.ECE_WATCH`.
 - healthy: none of these. Partial windows (the data covers part of them) never decide.
 """
@@ -59,6 +60,12 @@ def model_verdict(res: ModelResult) -> Verdict:
             f"score drift: PSI {drift['psi']:.2f} ({drift['status']}) in the latest complete "
             f"window (from {drift['window']:%d %b %Y}), highest {drift['max_psi']:.2f} since "
             f"the onset{onset}"
+        )
+    elif res.window is None and len(res.drift) and res.drift.psi.iloc[0] >= config.PSI_STABLE:
+        score = res.drift.iloc[0]  # windows off: the whole current period decides
+        watch.append(
+            f"score drift: PSI {score.psi:.2f} ({score.status}) since "
+            f"{res.reference_end:%d %b %Y} (windows off)"
         )
     feats = res.drift.iloc[1:] if len(res.drift) else res.drift
     major = feats[feats.status == "major"] if len(feats) else feats
