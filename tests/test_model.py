@@ -133,10 +133,13 @@ def test_windows_can_be_switched_off(predictions_df, monkeypatch):
 
     monkeypatch.setattr(model_analyze, "window_group_metrics", no_windows)
     off = model.analyze_model(tied, segment_cols=["segment"], window=None)
-    assert off.metrics == weekly.metrics and off.ece == weekly.ece
-    pd.testing.assert_frame_equal(off.segments, weekly.segments)
+    # the same numbers up to the order of parallel float sums in the engine
+    for name, want in vars(weekly.metrics).items():
+        assert getattr(off.metrics, name) == pytest.approx(want, rel=1e-12, nan_ok=True), name
+    assert off.ece == pytest.approx(weekly.ece, rel=1e-12)
+    pd.testing.assert_frame_equal(off.segments, weekly.segments, rtol=1e-12)
     pd.testing.assert_frame_equal(off.drift.drop(columns="edges"),
-                                  weekly.drift.drop(columns="edges"))  # fmt: skip
+                                  weekly.drift.drop(columns="edges"), rtol=1e-12)  # fmt: skip
     assert off.windows.empty and off.score_drift_by_window.empty and off.estimated.empty
     assert "roc_auc" in off.windows.columns and off.to_dict()["estimated"] == []
 

@@ -347,7 +347,7 @@ def _label_metrics(
     """The metrics overall, on the reference and on the current rows: `ClassifierSums` from two
     engine queries (one small row per group, however many distinct scores).
     """
-    whole = classifier_sums(t.mutate(__g=ibis.literal(1)), "__g", threshold=threshold)
+    whole = classifier_sums(t, None, threshold=threshold)
     by_period = classifier_sums(t.mutate(__g=is_cur), "__g", threshold=threshold)
     sums = {k: s for k, (_, s) in by_period.items() if s.positives + s.negatives > 0}
     metrics = None

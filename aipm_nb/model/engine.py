@@ -36,7 +36,7 @@ def score_counts(t: ir.Table, score: str, label: str, by: Sequence[str] = ()) ->
 
 
 def classifier_sums(
-    t: ir.Table, by: str, *, threshold: float = 0.5
+    t: ir.Table, by: str | None, *, threshold: float = 0.5
 ) -> dict[Any, tuple[int, ClassifierSums]]:
     """Rows and `ClassifierSums` per value of ``by``, computed in the engine from per-row ranks:
     one small row per group comes back, however many distinct scores there are.
@@ -47,10 +47,15 @@ def classifier_sums(
     precision need (ties count 1/2, as in scikit-learn).
 
     ``t`` has the score as ``__s`` and the label as ``__y`` (0/1; null = unlabelled).
+    ``by=None``: every row in one group (key 1), sorted without a partition (DuckDB sorts one
+    partition on one thread, the whole table on all).
     """
+    windows_by = by
+    if by is None:
+        t, by = t.mutate(__one=ibis.literal(1)), "__one"
     sizes = t.group_by(by).aggregate(n=ibis._.count())
     lab = t.filter(t["__y"].notnull()).select(by, "__s", "__y")
-    g = rank_counts(lab, by)
+    g = rank_counts(lab, windows_by)
     is_pos = g["__y"] == 1
     g = g.mutate(
         pos=g["__y"],
@@ -66,6 +71,8 @@ def classifier_sums(
     )
     eps = config.LOG_LOSS_EPS
     p = ibis.greatest(ibis.least(g["__s"], 1 - eps), eps)
+    p_label = is_pos.ifelse(p, 1 - p)  # the probability given to the observed label
+    err = g["__s"] - g["__y"]
     flag = g["__s"] >= threshold
     agg = g.group_by(by).aggregate(
         P=g.pos.sum(),
@@ -74,8 +81,8 @@ def classifier_sums(
         S2=(g.a * g.a).sum(),
         T2=(g.b * g.b).sum(),
         AP=g.prec.sum(),
-        LL=-(g.pos * p.ln() + g.neg * (1 - p).ln()).sum(),
-        BR=(g.pos * (1 - g["__s"]) ** 2 + g.neg * g["__s"] ** 2).sum(),
+        LL=-p_label.ln().sum(),
+        BR=(err * err).sum(),
         TP=g.pos.sum(where=flag),
         FP=g.neg.sum(where=flag),
     )
@@ -105,8 +112,9 @@ def classifier_sums(
     return out
 
 
-def rank_counts(t: ir.Table, by: str) -> ir.Table:
-    """``t`` (score ``__s``, 0/1 label ``__y``) with, per row and within its group of ``by``:
+def rank_counts(t: ir.Table, by: str | None) -> ir.Table:
+    """``t`` (score ``__s``, 0/1 label ``__y``) with, per row and within its group of ``by``
+    (None: the whole table):
     ``rows`` and ``positives`` in the group, ``pos_lt`` / ``neg_lt`` positives / negatives with a
     lower score, ``pos_eq`` / ``neg_eq`` those with the same score (the row included).
 
