@@ -69,10 +69,12 @@ def test_ab_on_another_file(tmp_path):
     s = _run(
         tmp_path, "ab_test_evaluation.ipynb", source="exp.parquet", unit_col="account",
         variant_col="arm", control="A", metrics=metrics, correction="bh", time_col=None,
-        segment_cols=[], expected_shares={"A": 1, "B": 1, "C": 1},
+        segment_cols=[], expected_shares={"A": 1, "B": 1, "C": 1}, histograms=False,
     )  # fmt: skip
     r = s["result"]
     assert s["kind"] == "ab_test" and r["control"] == "A"
+    out = (tmp_path / "out.ipynb").read_text()
+    assert "Histograms off" in out and "image/png" in out  # the other plots are still drawn
     assert set(r) == {"control", "primary_metric", "alpha", "sequential", "srm", "metrics",
                       "decision", "verdict"}  # fmt: skip
     assert r["primary_metric"] == "conv" and r["alpha"] == 0.05

@@ -53,6 +53,11 @@ def classifier_sums(
     windows_by = by
     if by is None:
         t, by = t.mutate(__one=ibis.literal(1)), "__one"
+    values = None  # text groups are sorted as integer codes (`coded`), mapped back at the end
+    if t[by].type().is_string():
+        code, values = coded(t[by])
+        if values is not None:
+            t = t.mutate(**{by: code})
     sizes = t.group_by(by).aggregate(n=ibis._.count())
     lab = t.filter(t["__y"].notnull()).select(by, "__s", "__y")
     g = rank_counts(lab, windows_by)
@@ -94,7 +99,7 @@ def classifier_sums(
     )
     out = {}
     for r in df.to_dict("records"):
-        out[r[by]] = (
+        out[r[by] if values is None else values[r[by]]] = (
             int(r["n"]),
             ClassifierSums(
                 positives=float(r["P"]),
@@ -197,7 +202,7 @@ GROUP_METRICS = (
 )
 
 
-#: Up to this many distinct values, a segment column is grouped by an integer code (`coded`).
+#: Up to this many distinct values, a text group column is sorted as integer codes (`coded`).
 MAX_CODED_VALUES = 256
 
 
@@ -218,10 +223,7 @@ def coded(col: ir.StringColumn) -> tuple[ir.Column, dict[int, str | None] | None
 def segment_metrics(t: ir.Table, segment_cols: Sequence[str], threshold: float) -> pd.DataFrame:
     frames = []
     for col in segment_cols:
-        seg, values = coded(t[col].cast("string"))
-        m = group_metrics(t.mutate(__seg=seg), "__seg", threshold=threshold)
-        if values is not None:
-            m["group"] = m["group"].map(values)
+        m = group_metrics(t.mutate(__seg=t[col].cast("string")), "__seg", threshold=threshold)
         frames.append(m.rename(columns={"group": "value"}).assign(column=col))
     if not frames:
         return pd.DataFrame()
