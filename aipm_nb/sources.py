@@ -52,12 +52,21 @@ __all__ = [
     "schema_only",
     "check_columns",
     "describe_source",
+    "is_infinite",
     "load_table",
     "open_source",
     "open_source_beside",
     "redact",
     "resolve_env",
 ]
+
+
+def is_infinite(x: ir.NumericValue) -> ir.BooleanValue:
+    """Whether ``x`` is inf or -inf, on every engine: ibis 12 compiles ``isinf()`` to ``FALSE``
+    on Spark, so an infinite value would pass a check there unseen.
+    """
+    return x.cast("float64").abs() == float("inf")
+
 
 _DUCKDB_SUFFIXES = (".duckdb", ".ddb", ".db")
 _URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")

@@ -147,7 +147,42 @@ def _put(engine, name, df):
         con.create_table(name, df, overwrite=True)
         con.disconnect()
     else:
-        engine.createDataFrame(df.astype({"label": "float64"})).createOrReplaceTempView(name)
+        df = df.astype({"label": "float64"}) if "label" in df else df
+        engine.createDataFrame(df).createOrReplaceTempView(name)
+
+
+def test_ab_rare_paths(engine):
+    """The A/B scan's rare paths on every engine: null unit ids (summed again without them), a
+    3e7 offset (summed again around its mean) and an infinite value (a named error) give
+    DuckDB's and scipy's numbers."""
+    import numpy as np
+    from scipy import stats as sps
+
+    from aipm_nb.errors import DataError
+
+    rng = np.random.default_rng(8)
+    n = 3000
+    df = pd.DataFrame({"user_id": pd.array(np.arange(n), dtype="Int64"),
+                       "variant": ["control", "treatment"] * (n // 2)})  # fmt: skip
+    df["y"] = 3e7 + rng.normal(0, 1, n) + np.where(df.variant == "treatment", 0.1, 0.0)
+    df.loc[:2, "user_id"] = pd.NA
+    _put(engine, "ab_rare", df)
+    metric = [{"name": "y", "type": "mean", "column": "y"}]
+    other = experiment.analyze_experiment(engine, metric, table="ab_rare")
+    duck = experiment.analyze_experiment(df, metric)
+    kept = df[df.user_id.notna()]
+    a, b = (kept[kept.variant == v].y - 3e7 for v in ("control", "treatment"))
+    want = sps.ttest_ind(b, a, equal_var=False).pvalue
+    for res in (other, duck):
+        (m,) = res.metrics
+        assert m.control_n + m.variant_n == n - 3
+        assert m.abs_p_value == pytest.approx(want, rel=1e-5)  # means at 3e7: see test_experiment
+        assert m.abs_effect == pytest.approx(b.mean() - a.mean(), rel=1e-6)
+        assert [w["code"] for w in res.warnings].count("null_ids") == 1
+    df.loc[5, "y"] = np.inf
+    _put(engine, "ab_rare_inf", df)
+    with pytest.raises(DataError, match="column 'y' has 1 infinite values"):
+        experiment.analyze_experiment(engine, metric, table="ab_rare_inf")
 
 
 @pytest.mark.parametrize("kind", ["distinct", "tied"])

@@ -140,6 +140,14 @@ def test_infinite_values_are_a_named_error(column, metric):
     assert err.value.column == column and err.value.count == 2
 
 
+def test_sums_that_overflow_are_a_named_error():
+    """Finite values whose squares pass float64's 1.8e308 gave NaN statistics; now an error."""
+    df = _exp()
+    df.loc[3, "y"] = 1e200
+    with pytest.raises(DataError, match=r"sums of metric 'y' \(columns 'y'\) overflow"):
+        analyze_experiment(df, MEAN, control=0)
+
+
 @pytest.mark.parametrize("offset", [3e7, 1e8, -5e9])
 def test_large_constant_offsets_keep_their_p_value(offset):
     """3e7 + N(0, 1) gave p 0.064 against a true 5e-8 and 1e8 + N(0, 1) a false zero-variance

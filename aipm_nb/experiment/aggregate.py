@@ -15,7 +15,7 @@ import pandas as pd
 
 from aipm_nb.errors import DataError
 from aipm_nb.experiment.spec import Metric
-from aipm_nb.sources import open_source
+from aipm_nb.sources import is_infinite, open_source
 from aipm_nb.stats import Moments, Paired
 
 __all__ = [
@@ -302,8 +302,16 @@ def checked_sums(
         aggs |= {"__lo": t[unit_col].min(), "__hi": t[unit_col].max()}
     df = t.group_by(variant_col).aggregate(**aggs).to_pandas()
     sums_cols = [c for c in df.columns if c not in (variant_col, "units", "__ids", "__lo", "__hi")]
-    if not np.isfinite(df[sums_cols].astype("float64").fillna(0).to_numpy()).all():
+    finite = np.isfinite(df[sums_cols].astype("float64").fillna(0).to_numpy()).all(axis=0)
+    if not finite.all():
         _find_infinite_values(t, metrics, label)  # an inf in a column makes its sums inf or NaN
+        m = metrics[int(sums_cols[int(np.argmin(finite))].lstrip("nslohixy"))]  # e.g. "ss3" → 3
+        raise DataError(
+            f"{label}: the sums of metric {m.name!r} (columns {', '.join(map(repr, m.columns))}) "
+            "overflow float64 (values or their squares beyond 1.8e308); rescale the values",
+            table=label,
+            column=str(m.y),
+        )
     null_ids = int(df.units.sum() - df["__ids"].sum())
     if unique:
         rows = int(df["__ids"].sum())
@@ -332,7 +340,9 @@ def _find_infinite_values(t: ir.Table, metrics: Sequence[Metric], label: str) ->
     cols = sorted({c for m in metrics for c in m.columns if t[c].type().is_floating()})
     if not cols:
         return
-    counts = t.aggregate(**{f"i{i}": t[c].isinf().sum() for i, c in enumerate(cols)}).to_pandas()
+    counts = t.aggregate(
+        **{f"i{i}": is_infinite(t[c]).ifelse(1, 0).sum() for i, c in enumerate(cols)}
+    ).to_pandas()
     for i, col in enumerate(cols):
         n_inf = int(counts[f"i{i}"].iloc[0] or 0)
         if n_inf:

@@ -22,7 +22,7 @@ from aipm_nb.llm_eval.engine import (
     version_aggregates,
 )
 from aipm_nb.results import NULL_SEGMENT, Result, Verdict, jsonable, warning
-from aipm_nb.sources import open_source
+from aipm_nb.sources import is_infinite, open_source
 from aipm_nb.stats.ab import quantile_min_n
 from aipm_nb.stats.proportions import wilson_interval
 from aipm_nb.stats.ranking import bt_bootstrap, win_rates
@@ -296,7 +296,7 @@ def _check_values(
     for c in (latency_col, cost_col):
         if c:
             x = t[c].cast("float64")
-            checks.append((c, x.notnull() & ((x < 0) | x.isnan() | x.isinf()), "≥ 0 or null"))
+            checks.append((c, x.notnull() & ((x < 0) | x.isnan() | is_infinite(x)), "≥ 0 or null"))
     for col, bad, expected in checks:
         n = int(t.filter(bad).count().to_pandas())
         if n:
