@@ -26,8 +26,8 @@ def _frame(score, label, start="2024-01-01"):
     })  # fmt: skip
 
 
-def _check_against_sklearn(score, label, threshold=0.5):
-    res = model.analyze_model(_frame(score, label), threshold=threshold)
+def _check_against_sklearn(score, label, threshold=0.5, window="week"):
+    res = model.analyze_model(_frame(score, label), threshold=threshold, window=window)
     m = res.metrics
     y = np.asarray(label, dtype=float)
     pred = (np.asarray(score) >= threshold).astype(int)
@@ -59,6 +59,7 @@ def test_matches_sklearn_on_a_trained_model():
     clf = LogisticRegression(max_iter=5000).fit(xtr, ytr)
     score = clf.predict_proba(xte)[:, 1]
     _check_against_sklearn(score, yte)
+    assert _check_against_sklearn(score, yte, window=None).windows.empty  # windows off
 
 
 def distinct_and_tied_predictions(n=100_000, seed=11):

@@ -223,9 +223,7 @@ def analyze_model(
         drift=pd.DataFrame(drift_rows),
         score_drift_by_window=drift_by_window(
             t, time_col, window, is_cur, drift_rows[0]["edges"], span
-        )
-        if window is not None
-        else pd.DataFrame(columns=["window", "psi", "status", "reference", "partial"]),
+        ),
         reference_end=ref_end,
         reference_metrics=ref_m,
         current_metrics=cur_m,

@@ -82,7 +82,7 @@ def feature_drift(
     one GROUP BY per column counts the PSI bins.
     """
     xs = {c: t[c].cast("float64") for c in cols}
-    oks = {c: xs[c].notnull() & ~xs[c].isnan() for c in cols}
+    oks = {c: _usable(t[c]) for c in cols}
     if not ks:
         return _psi_only(t, cols, xs, oks, is_cur)
     tot = (
@@ -364,15 +364,15 @@ def _drift_row(
 def drift_by_window(
     t: ir.Table,
     time_col: str,
-    window: str,
+    window: str | None,
     is_cur: ir.BooleanValue,
     edges: Sequence[float],
     span: tuple[pd.Timestamp, pd.Timestamp],
 ) -> pd.DataFrame:
     """PSI of the score of every window against the whole reference (onset of drift); windows
-    only partly covered by the data are marked ``partial``.
+    only partly covered by the data are marked ``partial``. No rows with ``window=None``.
     """
-    if not edges:
+    if window is None or not edges:
         return pd.DataFrame(columns=["window", "psi", "status", "reference", "partial"])
     counts = (
         t.mutate(__b=psi_bin(t["__s"], edges), __w=window_start(t[time_col], window), __cur=is_cur)
